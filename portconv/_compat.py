@@ -1,0 +1,125 @@
+"""The only module that touches ``array_api_compat`` or knows about backends.
+
+Everything else in portconv receives ``xp`` (a standard namespace) and calls
+only functions of the Array API standard on it.  What lives here is the small
+amount of knowledge the standard cannot express:
+
+* which namespace a set of arrays belongs to (and a readable error when they
+  belong to different libraries);
+* whether an array lives on an accelerator, which the cost model needs and the
+  standard's opaque ``device`` objects do not say;
+* the namespace's default integer dtype and whether it has ``float64`` (JAX
+  with x64 disabled silently produces float32).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import array_api_compat
+
+__all__ = [
+    "namespace_of",
+    "device_kind",
+    "default_int_dtype",
+    "widest_float_dtype",
+    "has_fft",
+    "device_of",
+    "is_jax_namespace",
+]
+
+
+def _library(x: Any) -> str:
+    module = type(x).__module__ or "builtins"
+    return module.split(".")[0]
+
+
+def namespace_of(func: str, **arrays: Any) -> Any:
+    """Return the standard namespace shared by ``arrays``.
+
+    Raises ``TypeError`` naming the function and the offending parameter for
+    non-arrays, and naming both libraries for arrays of different libraries.
+    """
+    for name, value in arrays.items():
+        if not array_api_compat.is_array_api_obj(value):
+            raise TypeError(
+                f"{func}: {name} must be an array of an Array API library "
+                f"(numpy, cupy, jax, torch, dask, array_api_strict, ...), "
+                f"got {type(value).__module__}.{type(value).__qualname__}"
+            )
+    try:
+        return array_api_compat.array_namespace(*arrays.values())
+    except TypeError as exc:
+        libs = ", ".join(
+            f"{name} from {_library(v)!r}" for name, v in arrays.items()
+        )
+        raise TypeError(
+            f"{func}: all arrays must come from one array library, got {libs}"
+        ) from exc
+
+
+def device_kind(x: Any) -> str:
+    """``"gpu"`` when ``x`` lives on an accelerator, else ``"cpu"``.
+
+    Only the cost model uses this; a wrong answer costs speed, never
+    correctness, so anything unknown counts as ``"cpu"``.
+    """
+    if array_api_compat.is_cupy_array(x):
+        return "gpu"
+    if array_api_compat.is_torch_array(x):
+        return "cpu" if x.device.type == "cpu" else "gpu"
+    if array_api_compat.is_jax_array(x):
+        return _jax_device_kind(x)
+    return "cpu"
+
+
+def _jax_device_kind(x: Any) -> str:
+    # Tracers inside ``jax.jit`` carry no committed device; the backend the
+    # computation will be compiled for is then the default one.
+    try:
+        platforms = {d.platform for d in x.devices()}
+    except Exception:  # a tracer: no concrete device
+        jax = sys.modules["jax"]
+        platforms = {jax.default_backend()}
+    return "cpu" if platforms <= {"cpu"} else "gpu"
+
+
+def _dtype_info(xp: Any, x: Any) -> tuple[Any, Any]:
+    # Not cached: JAX answers differently once x64 is switched on, and
+    # array_api_strict answers per device.
+    info = xp.__array_namespace_info__()
+    dev = device_of(x)
+    try:
+        default = info.default_dtypes(device=dev)
+        floats = info.dtypes(kind="real floating", device=dev)
+    except (TypeError, ValueError):  # namespaces that reject their own device
+        default = info.default_dtypes()
+        floats = info.dtypes(kind="real floating")
+    return default["integral"], floats
+
+
+def default_int_dtype(xp: Any, x: Any) -> Any:
+    """The default integer dtype of ``x``'s namespace and device."""
+    return _dtype_info(xp, x)[0]
+
+
+def widest_float_dtype(xp: Any, x: Any) -> Any:
+    """``float64`` when ``x``'s namespace and device really provide it."""
+    floats = _dtype_info(xp, x)[1]
+    return floats.get("float64", xp.float32)
+
+
+def device_of(x: Any) -> Any:
+    """The standard ``device`` of ``x`` (also for libraries without ``.device``)."""
+    return array_api_compat.device(x)
+
+
+def has_fft(xp: Any) -> bool:
+    """Whether the optional ``fft`` extension of the standard is present."""
+    return hasattr(xp, "fft") and hasattr(xp.fft, "rfftn")
+
+
+def is_jax_namespace(xp: Any) -> bool:
+    """JAX traces Python code once per shape: the planner bounds unrolling."""
+    return array_api_compat.is_jax_namespace(xp)

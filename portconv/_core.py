@@ -1,0 +1,82 @@
+"""The one numerical core: plan a grouped N-d correlation, pad, run a strategy.
+
+Every public function (SciPy-style and deep-learning style, forward and
+gradients) reduces its problem to :func:`correlate_nd` on channels-first
+arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _compat
+from ._direct import run_direct
+from ._dtypes import float_eps
+from ._fft import run_fft
+from ._pad import pad_axes
+from ._plan import DtypeInfo, Geometry, Plan, default_workspace_bytes, plan_correlation
+
+__all__ = ["correlate_nd", "make_plan", "resolve_budget"]
+
+
+def resolve_budget(func: str, workspace_bytes: Any) -> int:
+    """The workspace budget of one call: the keyword, else the environment."""
+    if workspace_bytes is None:
+        return default_workspace_bytes()
+    if isinstance(workspace_bytes, bool) or not isinstance(workspace_bytes, int):
+        raise TypeError(
+            f"{func}: workspace_bytes must be an int number of bytes or None, "
+            f"got {type(workspace_bytes).__name__}"
+        )
+    if workspace_bytes <= 0:
+        raise ValueError(f"{func}: workspace_bytes={workspace_bytes} must be positive")
+    return workspace_bytes
+
+
+def make_plan(
+    func: str,
+    xp: Any,
+    x: Any,
+    g: Geometry,
+    method: str,
+    dtype: DtypeInfo,
+    budget: int,
+) -> Plan:
+    """Plan ``g`` for arrays like ``x`` (device kind, fft availability, JAX)."""
+    return plan_correlation(
+        g,
+        method,
+        dtype,
+        _compat.device_kind(x),
+        _compat.has_fft(xp),
+        _compat.is_jax_namespace(xp),
+        budget,
+        func,
+        float_eps(xp, x),
+    )
+
+
+def correlate_nd(
+    xp: Any,
+    x: Any,
+    w: Any,
+    plan: Plan,
+    *,
+    pad_mode: str = "constant",
+    fill: Any = 0,
+) -> Any:
+    """Run ``plan`` on unpadded ``x`` ``(N, C_in, *S)`` and ``w`` ``(C_out, C_in/G, *K)``.
+
+    ``x`` and ``w`` must already have the compute dtype.  Integer inputs on
+    the FFT strategy are transformed in the widest float and rounded back,
+    which the planner only allows when the rounding is provably exact.
+    """
+    g = plan.geometry
+    xpad = pad_axes(xp, x, g.pads, pad_mode, fill)
+    if plan.strategy != "fft":
+        return run_direct(xp, xpad, w, plan)
+    if xp.isdtype(x.dtype, "integral"):
+        wide = _compat.widest_float_dtype(xp, x)
+        y = run_fft(xp, xp.astype(xpad, wide), xp.astype(w, wide), plan, complex_=False)
+        return xp.astype(xp.round(y), x.dtype)
+    return run_fft(xp, xpad, w, plan, complex_=xp.isdtype(x.dtype, "complex floating"))

@@ -1,0 +1,375 @@
+"""Pure-Python planning: shapes, padding arithmetic, workspace sizes, method choice.
+
+Nothing here touches an array.  Every function takes static, hashable inputs
+(shapes, parameters, dtype kinds, device kind), so the results are cached,
+identical eagerly and under ``jax.jit``, and testable without any array
+library.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+from collections.abc import Sequence
+
+__all__ = [
+    "Geometry",
+    "Plan",
+    "DtypeInfo",
+    "fast_len",
+    "conv_out_size",
+    "same_pads",
+    "plan_correlation",
+    "default_workspace_bytes",
+]
+
+#: Default budget for the extra memory one call may allocate (bytes).
+DEFAULT_WORKSPACE_BYTES = 4 * 2**30
+_ENV_BUDGET = "PORTCONV_WORKSPACE_BYTES"
+
+#: Strategies of the direct method, cheapest memory first.
+DIRECT_STRATEGIES = ("elementwise", "shift", "im2col_last", "im2col")
+STRATEGIES = DIRECT_STRATEGIES + ("fft",)
+
+# Under JAX every tap is traced into the program: compile time grows with the
+# unrolled op count (PERF-NOTES: 961 taps took 18 s).  Above this many unrolled
+# operations a plan is only chosen when nothing else fits.
+_MAX_UNROLLED_OPS_JAX = 256
+
+
+def default_workspace_bytes() -> int:
+    """The workspace budget: ``$PORTCONV_WORKSPACE_BYTES`` or 4 GiB."""
+    raw = os.environ.get(_ENV_BUDGET)
+    if raw is None or raw == "":
+        return DEFAULT_WORKSPACE_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(
+            f"{_ENV_BUDGET}={raw!r} must be a positive integer number of bytes"
+        ) from None
+    if value <= 0:
+        raise ValueError(f"{_ENV_BUDGET}={raw!r} must be a positive integer")
+    return value
+
+
+@functools.lru_cache(maxsize=4096)
+def fast_len(n: int) -> int:
+    """Smallest 7-smooth integer ``>= n`` (a fast FFT length on every backend)."""
+    if n <= 8:
+        return max(n, 1)
+    best = 2 ** math.ceil(math.log2(n))
+    p7 = 1
+    while p7 < best:
+        p5 = p7
+        while p5 < best:
+            p3 = p5
+            while p3 < best:
+                # smallest power of two that brings p3 up to n
+                p2 = p3 if p3 >= n else p3 * 2 ** math.ceil(math.log2(n / p3))
+                while p2 // 2 >= n:
+                    p2 //= 2
+                if n <= p2 < best:
+                    best = p2
+                p3 *= 3
+            p5 *= 5
+        p7 *= 7
+    return best
+
+
+def conv_out_size(n: int, k: int, stride: int, dilation: int, lo: int, hi: int) -> int:
+    """Output length of a strided, dilated correlation of a padded axis.
+
+    Can be zero or negative: callers turn that into a ``ValueError``.
+    """
+    span = dilation * (k - 1) + 1
+    padded = n + lo + hi
+    if padded < span:
+        return padded - span + 1  # <= 0
+    return (padded - span) // stride + 1
+
+
+def same_pads(n: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
+    """``padding="same"``: ``out = ceil(n / stride)``, extra pixel on the high side.
+
+    For stride 1 this is PyTorch's rule (total ``dilation*(k-1)``, low half
+    rounded down); for stride > 1 it is TensorFlow's / XLA's ``SAME``.
+    """
+    out = -(-n // stride)
+    total = max((out - 1) * stride + dilation * (k - 1) + 1 - n, 0)
+    return total // 2, total - total // 2
+
+
+@dataclasses.dataclass(frozen=True)
+class DtypeInfo:
+    """What the planner needs of a dtype: ``kind`` and ``itemsize`` in bytes."""
+
+    kind: str  # "int", "real" or "complex"
+    itemsize: int
+    int_bound: int = 0  # for "int" inputs: the largest |value| the dtype holds
+
+
+@dataclasses.dataclass(frozen=True)
+class Geometry:
+    """A grouped, strided, dilated N-d correlation in channels-first layout.
+
+    ``x`` is ``(batch, in_channels, *in_spatial)`` before padding and ``w`` is
+    ``(out_channels, in_channels // groups, *kernel)``.
+    """
+
+    batch: int
+    in_channels: int
+    out_channels: int
+    groups: int
+    in_spatial: tuple[int, ...]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pads: tuple[tuple[int, int], ...]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.kernel)
+
+    @property
+    def padded_spatial(self) -> tuple[int, ...]:
+        return tuple(n + lo + hi for n, (lo, hi) in zip(self.in_spatial, self.pads))
+
+    @property
+    def out_spatial(self) -> tuple[int, ...]:
+        return tuple(
+            conv_out_size(n, k, s, d, lo, hi)
+            for n, k, s, d, (lo, hi) in zip(
+                self.in_spatial, self.kernel, self.stride, self.dilation, self.pads
+            )
+        )
+
+    @property
+    def taps(self) -> int:
+        return math.prod(self.kernel)
+
+    @property
+    def group_in(self) -> int:
+        return self.in_channels // self.groups
+
+    @property
+    def group_out(self) -> int:
+        return self.out_channels // self.groups
+
+    @property
+    def out_positions(self) -> int:
+        return self.batch * math.prod(self.out_spatial)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of the direct method."""
+        return self.out_positions * self.out_channels * self.group_in * self.taps
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How one correlation is executed."""
+
+    geometry: Geometry
+    strategy: str
+    fft_shape: tuple[int, ...] | None
+    batch_tile: int  # samples per im2col tile (== batch when untiled)
+    workspace_bytes: int
+    output_bytes: int
+    cost: float  # modelled seconds, for choosing and for reports
+
+
+# Cost model constants per device kind (seconds).  Fitted on this project's
+# 2-core AVX-512 CPU with NumPy (benchmarks/fit_cost_model.py); the GPU row is a
+# rough bandwidth/launch model until a GPU run refits it.
+_COSTS = {
+    "cpu": {
+        "call": 4e-6,  # fixed cost of one array operation
+        "elem": 0.9e-9,  # one multiply-add pass over one output element
+        "copy": 0.5e-9,  # copying one element (slices, stacks, padding)
+        "gemm": 1.0 / 120e9,  # one real multiply-add inside matmul
+        "fft": 1.6e-9,  # per point per log2(points) of one real transform
+    },
+    "gpu": {
+        "call": 12e-6,
+        "elem": 0.02e-9,
+        "copy": 0.01e-9,
+        "gemm": 1.0 / 20e12,
+        "fft": 0.01e-9,
+    },
+}
+
+
+def _fft_points_cost(points: int) -> float:
+    return points * max(math.log2(max(points, 2)), 1.0)
+
+
+def _gemm_efficiency(k: int) -> float:
+    # A matmul with a short contraction is memory bound; BLAS reaches its peak
+    # from a contraction of a few hundred.
+    return min(1.0, (k + 8) / 256)
+
+
+def _strategy_cost(
+    g: Geometry, strategy: str, dtype: DtypeInfo, device: str, fft_shape
+) -> float:
+    c = _COSTS["gpu" if device == "gpu" else "cpu"]
+    scale = 4 if dtype.kind == "complex" else 1
+    if dtype.kind == "int":
+        scale = 3  # integer products are not vectorised as well, and never BLAS
+    m = g.out_positions
+    x_elems = g.batch * g.in_channels
+    t = g.taps
+    cin_g, cout_g = g.group_in, g.group_out
+    out_elems = m * g.out_channels
+    if strategy == "elementwise":
+        # one broadcast multiply-add per tap and per input channel of a group
+        passes = t * cin_g
+        return passes * (c["call"] * 2 + out_elems * c["elem"] * scale)
+    if strategy in ("shift", "im2col_last", "im2col"):
+        gemm_k = {"shift": cin_g, "im2col_last": cin_g * g.kernel[-1], "im2col": cin_g * t}[
+            strategy
+        ]
+        n_gemm = t * cin_g // gemm_k
+        copy = t * m * g.in_channels * c["copy"] * scale
+        flops = g.macs * c["gemm"] * scale / _gemm_efficiency(gemm_k)
+        acc = n_gemm * out_elems * c["elem"] * scale if n_gemm > 1 else 0.0
+        return copy + flops + acc + n_gemm * 3 * c["call"]
+    if strategy == "fft":
+        pts = math.prod(fft_shape)
+        half = pts if dtype.kind == "complex" else pts // 2
+        transforms = x_elems + g.out_channels * cin_g + g.batch * g.out_channels
+        per = _fft_points_cost(pts) * c["fft"] * (2 if dtype.kind == "complex" else 1)
+        product = g.batch * g.out_channels * cin_g * half * c["elem"] * 4
+        if cin_g > 4:
+            product = g.batch * g.out_channels * cin_g * half * c["gemm"] * 4 * 4
+        pad = x_elems * pts * c["copy"]
+        return transforms * per + product + pad + 12 * c["call"]
+    raise AssertionError(strategy)
+
+
+def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, batch_tile: int) -> int:
+    x_padded = g.batch * g.in_channels * math.prod(g.padded_spatial) * itemsize
+    out_per_sample = math.prod(g.out_spatial) * g.out_channels * itemsize
+    out = g.batch * out_per_sample
+    m_tile = batch_tile * math.prod(g.out_spatial)
+    if strategy == "elementwise":
+        return x_padded + 2 * out
+    if strategy == "shift":
+        return x_padded + m_tile * g.in_channels * itemsize + 2 * out
+    if strategy == "im2col_last":
+        return x_padded + m_tile * g.in_channels * g.kernel[-1] * itemsize + 2 * out
+    if strategy == "im2col":
+        return x_padded + m_tile * g.in_channels * g.taps * itemsize + 2 * out
+    if strategy == "fft":
+        pts = math.prod(fft_shape)
+        citem = itemsize * 2 if itemsize < 16 else itemsize
+        spectra = (g.batch * g.in_channels + g.out_channels * g.group_in
+                   + 2 * g.batch * g.out_channels) * pts * citem
+        return x_padded + spectra + out
+    raise AssertionError(strategy)
+
+
+def _fft_exact_for_ints(g: Geometry, dtype: DtypeInfo, float_eps: float) -> bool:
+    """Whether rounding a float FFT result recovers the exact integer result.
+
+    The worst-case error of an FFT convolution is bounded by roughly
+    ``eps * log2(n) * sum |x| * |w|``; with dtype bounds on |x| and |w| this is
+    a static bound, and rounding is exact when it stays below one half.
+    """
+    if dtype.kind != "int" or dtype.int_bound == 0:
+        return False
+    terms = g.taps * g.group_in
+    worst_sum = float(dtype.int_bound) ** 2 * terms
+    pts = math.prod(fast_len(n) for n in g.padded_spatial)
+    bound = 8 * float_eps * max(math.log2(max(pts, 2)), 1.0) * worst_sum
+    return bound < 0.25 and worst_sum < 2**50
+
+
+@functools.lru_cache(maxsize=4096)
+def plan_correlation(
+    g: Geometry,
+    method: str,
+    dtype: DtypeInfo,
+    device: str,
+    fft_available: bool,
+    unroll_limited: bool,
+    budget: int,
+    func: str,
+    float_eps: float = 2.0**-52,
+) -> Plan:
+    """Choose the strategy for ``g``: cheapest modelled cost within ``budget``.
+
+    ``method`` is ``"direct"``, ``"fft"`` or ``"auto"``.  Raises
+    ``MemoryError`` when no admissible strategy fits the budget and
+    ``ValueError`` when ``method="fft"`` cannot be honoured.
+    """
+    itemsize = dtype.itemsize
+    out_bytes = g.out_positions * g.out_channels * itemsize
+    strided = any(s > 1 for s in g.stride)
+    candidates: list[str] = []
+    if method in ("direct", "auto"):
+        if g.group_in == 1:
+            candidates.append("elementwise")
+        if dtype.kind != "int":
+            # integer matmul is missing on some devices (torch CUDA); integer
+            # inputs use the exact broadcast multiply-accumulate instead
+            candidates += ["shift", "im2col_last", "im2col"]
+        elif g.group_in > 1:
+            candidates.append("elementwise")
+    fft_ok = fft_available and (dtype.kind != "int" or _fft_exact_for_ints(g, dtype, float_eps))
+    if method == "fft":
+        if not fft_available:
+            raise ValueError(
+                f"{func}: method='fft' needs the array library's fft extension, "
+                "which this namespace lacks; use method='direct' or 'auto'"
+            )
+        if dtype.kind == "int" and not fft_ok:
+            raise ValueError(
+                f"{func}: method='fft' cannot give exact results for these integer "
+                "inputs (their dtype range times the kernel size exceeds what a "
+                "floating-point FFT rounds exactly); use method='direct'"
+            )
+        candidates.append("fft")
+    elif method == "auto" and fft_ok and not (strided and dtype.kind == "int"):
+        candidates.append("fft")
+
+    options = []
+    for strategy in candidates:
+        fft_shape = (
+            tuple(fast_len(n) for n in g.padded_spatial) if strategy == "fft" else None
+        )
+        tile = g.batch
+        ws = _workspace(g, strategy, itemsize, fft_shape, tile)
+        if strategy == "im2col" and ws > budget and g.batch > 1:
+            per_sample = _workspace(g, strategy, itemsize, fft_shape, 1)
+            fixed = _workspace(g, strategy, itemsize, fft_shape, 0)
+            room = budget - fixed
+            tile = max(1, min(g.batch, room // max(per_sample - fixed, 1)))
+            ws = _workspace(g, strategy, itemsize, fft_shape, tile)
+        cost = _strategy_cost(g, strategy, dtype, device, fft_shape)
+        if strategy == "im2col" and tile < g.batch:
+            cost += (-(-g.batch // tile)) * 3 * _COSTS["cpu"]["call"]
+        unrolled = {
+            "elementwise": g.taps * g.group_in,
+            "shift": g.taps,
+            "im2col_last": g.taps // g.kernel[-1] + g.taps,
+            "im2col": g.taps,
+            "fft": 1,
+        }[strategy]
+        if unroll_limited and unrolled > _MAX_UNROLLED_OPS_JAX:
+            cost *= 1e3  # admissible only when nothing else fits the budget
+        options.append((ws > budget, cost, strategy, fft_shape, tile, ws))
+    fitting = [o for o in options if not o[0]]
+    if not fitting:
+        leanest = min(options, key=lambda o: o[5])
+        raise MemoryError(
+            f"{func}: the leanest admissible strategy ({leanest[2]!r}) needs "
+            f"{leanest[5]:,} bytes of workspace (output alone {out_bytes:,} bytes) "
+            f"but the budget is {budget:,} bytes; raise it with workspace_bytes= "
+            f"or ${_ENV_BUDGET}, or split the problem"
+        )
+    _, cost, strategy, fft_shape, tile, ws = min(fitting, key=lambda o: o[1])
+    return Plan(g, strategy, fft_shape, tile, ws, out_bytes, cost)
