@@ -1,5 +1,14 @@
 """portconv: one array-agnostic convolution for every Array API library."""
 
+from ._nn import (
+    conv,
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_input_grad,
+    conv_transpose,
+    conv_weight_grad,
+)
 from ._signal import choose_method, convolve, convolve2d, correlate, correlate2d
 
 __version__ = "0.1.0"
@@ -7,6 +16,13 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "choose_method",
+    "conv",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_input_grad",
+    "conv_transpose",
+    "conv_weight_grad",
     "convolve",
     "convolve2d",
     "correlate",
