@@ -45,13 +45,10 @@ def int_tuple(func: str, name: str, value: Any, n: int, minimum: int) -> tuple[i
     if _is_int(value):
         return (check_int(func, name, value, minimum),) * n
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise TypeError(
-            f"{func}: {name} must be an int or a sequence of {n} ints, got {value!r}"
-        )
+        raise TypeError(f"{func}: {name} must be an int or a sequence of {n} ints, got {value!r}")
     if len(value) != n:
         raise ValueError(
-            f"{func}: {name}={tuple(value)!r} must have one entry per spatial "
-            f"dimension ({n})"
+            f"{func}: {name}={tuple(value)!r} must have one entry per spatial dimension ({n})"
         )
     for v in value:
         if not _is_int(v):
@@ -104,19 +101,18 @@ def conv_pads(
         p = check_int(func, "padding", padding, 0)
         return ((p, p),) * n
     if isinstance(padding, bytes) or not isinstance(padding, Sequence):
-        raise TypeError(
-            f"{func}: padding must be an int, a str or a sequence, got {padding!r}"
-        )
+        raise TypeError(f"{func}: padding must be an int, a str or a sequence, got {padding!r}")
     if len(padding) != n:
         raise ValueError(
-            f"{func}: padding={tuple(padding)!r} must have one entry per spatial "
-            f"dimension ({n})"
+            f"{func}: padding={tuple(padding)!r} must have one entry per spatial dimension ({n})"
         )
     pads = []
     for entry in padding:
         if _is_int(entry):
             pair = (entry, entry)
-        elif isinstance(entry, Sequence) and not isinstance(entry, (str, bytes)) and len(entry) == 2:
+        elif (
+            isinstance(entry, Sequence) and not isinstance(entry, (str, bytes)) and len(entry) == 2
+        ):
             pair = tuple(entry)
         else:
             raise TypeError(

@@ -51,12 +51,8 @@ def namespace_of(func: str, **arrays: Any) -> Any:
     try:
         return array_api_compat.array_namespace(*arrays.values())
     except TypeError as exc:
-        libs = ", ".join(
-            f"{name} from {_library(v)!r}" for name, v in arrays.items()
-        )
-        raise TypeError(
-            f"{func}: all arrays must come from one array library, got {libs}"
-        ) from exc
+        libs = ", ".join(f"{name} from {_library(v)!r}" for name, v in arrays.items())
+        raise TypeError(f"{func}: all arrays must come from one array library, got {libs}") from exc
 
 
 def device_kind(x: Any) -> str:

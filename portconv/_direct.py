@@ -82,7 +82,7 @@ def _im2col_last(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
             axis=2,
         )  # (N, C, k_last, *O)
         cols = xp.reshape(cols, (n, groups, cg * k_last, p))
-        wt = xp.reshape(w[(slice(None), slice(None)) + head], (groups, cog, cg * k_last))
+        wt = xp.reshape(w[(slice(None), slice(None)) + head + (Ellipsis,)], (groups, cog, cg * k_last))
         acc = _accumulate(acc, xp.matmul(wt, cols))
     return xp.reshape(acc, (n, g.out_channels) + g.out_spatial)
 

@@ -46,9 +46,7 @@ def compute_dtype(xp: Any, a: Any, b: Any, kind_a: str, kind_b: str) -> Any:
 def dtype_info(xp: Any, dtype: Any, originals: tuple[Any, ...]) -> DtypeInfo:
     """Planner view of ``dtype``; integer bounds come from the original dtypes."""
     if xp.isdtype(dtype, "integral"):
-        bound = max(
-            max(abs(int(xp.iinfo(d).min)), int(xp.iinfo(d).max)) for d in originals
-        )
+        bound = max(max(abs(int(xp.iinfo(d).min)), int(xp.iinfo(d).max)) for d in originals)
         return DtypeInfo("int", xp.iinfo(dtype).bits // 8, bound)
     bits = xp.finfo(dtype).bits
     if xp.isdtype(dtype, "complex floating"):

@@ -67,7 +67,5 @@ def run_fft(xp: Any, x: Any, w: Any, plan: Plan, complex_: bool) -> Any:
     else:
         y = xp.fft.irfftn(fy, s=shape, axes=axes)
     kd = tuple(d * (k - 1) for k, d in zip(g.kernel, g.dilation))
-    keep = tuple(
-        slice(a, a + (o - 1) * s + 1, s) for a, o, s in zip(kd, g.out_spatial, g.stride)
-    )
+    keep = tuple(slice(a, a + (o - 1) * s + 1, s) for a, o, s in zip(kd, g.out_spatial, g.stride))
     return y[(slice(None), slice(None)) + keep]

@@ -97,15 +97,16 @@ def _weight_nsp(func: str, weight: Any) -> int:
             f"in_channels/groups, *kernel), got weight.shape={tuple(weight.shape)}"
         )
     if 0 in tuple(weight.shape[2:]):
-        raise ValueError(f"{func}: weight has a zero-size kernel, weight.shape={tuple(weight.shape)}")
+        raise ValueError(
+            f"{func}: weight has a zero-size kernel, weight.shape={tuple(weight.shape)}"
+        )
     return weight.ndim - 2
 
 
 def _check_groups(func, groups, c_in, c_out, in_name, in_shape, w_shape, per_group_in):
     if c_in % groups:
         raise ValueError(
-            f"{func}: groups={groups} must divide in_channels={c_in} "
-            f"({in_name}.shape={in_shape})"
+            f"{func}: groups={groups} must divide in_channels={c_in} ({in_name}.shape={in_shape})"
         )
     if c_out % groups:
         raise ValueError(
@@ -255,12 +256,38 @@ def conv(
     (1, 2, 2, 2)
     """
     func = "conv"
-    return _conv(func, input, weight, bias, stride, padding, dilation, groups,
-                 padding_mode, data_format, method, workspace_bytes, None)
+    return _conv(
+        func,
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        data_format,
+        method,
+        workspace_bytes,
+        None,
+    )
 
 
-def _conv(func, input, weight, bias, stride, padding, dilation, groups,
-          padding_mode, data_format, method, workspace_bytes, expect_nsp):
+def _conv(
+    func,
+    input,
+    weight,
+    bias,
+    stride,
+    padding,
+    dilation,
+    groups,
+    padding_mode,
+    data_format,
+    method,
+    workspace_bytes,
+    expect_nsp,
+):
     arrays = {"input": input, "weight": weight}
     if bias is not None:
         arrays["bias"] = bias
@@ -303,11 +330,35 @@ def _conv(func, input, weight, bias, stride, padding, dilation, groups,
 def _conv_fixed(nsp: int):
     name = f"conv{nsp}d"
 
-    def fixed(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-              padding_mode="zeros", data_format="channels_first", method="auto",
-              workspace_bytes=None):
-        return _conv(name, input, weight, bias, stride, padding, dilation, groups,
-                     padding_mode, data_format, method, workspace_bytes, nsp)
+    def fixed(
+        input,
+        weight,
+        bias=None,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        *,
+        padding_mode="zeros",
+        data_format="channels_first",
+        method="auto",
+        workspace_bytes=None,
+    ):
+        return _conv(
+            name,
+            input,
+            weight,
+            bias,
+            stride,
+            padding,
+            dilation,
+            groups,
+            padding_mode,
+            data_format,
+            method,
+            workspace_bytes,
+            nsp,
+        )
 
     fixed.__name__ = fixed.__qualname__ = name
     fixed.__doc__ = (
@@ -327,8 +378,9 @@ conv2d = _conv_fixed(2)
 conv3d = _conv_fixed(3)
 
 
-def _input_grad(xp, gy, w, in_spatial, stride, dilation, pads, groups, info, budget, func,
-                method="auto"):
+def _input_grad(
+    xp, gy, w, in_spatial, stride, dilation, pads, groups, info, budget, func, method="auto"
+):
     """VJP of the correlation w.r.t. its input, on ``(N, C_out, *O)`` arrays.
 
     The gradient is the correlation of the stride-dilated ``gy`` with the
@@ -478,8 +530,9 @@ def conv_transpose(
         y = xp.zeros((n, c_out) + out, dtype=dt, device=device_of(input))
     else:
         # the forward conv this is the input gradient of: weight (C_in, C_out/G, *k)
-        y = _input_grad(xp, x, w, out, stride_t, dilation_t, pads, groups, info, budget,
-                        func, method)
+        y = _input_grad(
+            xp, x, w, out, stride_t, dilation_t, pads, groups, info, budget, func, method
+        )
     y = _add_bias(xp, y, bias, c_out, nsp)
     return layout.from_ncs(xp, y)
 
@@ -499,8 +552,7 @@ def _grad_setup(func, xp, in_shape_ncs, w_shape, gy, stride, padding, dilation, 
     expect = (n, c_out) + out
     if tuple(gy_shape) != expect:
         raise ValueError(
-            f"{func}: grad_output.shape={tuple(gy_shape)} must be the forward output "
-            f"shape {expect}"
+            f"{func}: grad_output.shape={tuple(gy_shape)} must be the forward output shape {expect}"
         )
     return stride_t, dilation_t, groups, pads, out
 
@@ -514,8 +566,18 @@ def _grad_layout(func, nsp, shape):
     return _Layout(len(shape) == nsp + 2, False, nsp)
 
 
-def conv_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dilation=1,
-                    groups=1, *, method="auto", workspace_bytes=None):
+def conv_input_grad(
+    input_shape,
+    weight,
+    grad_output,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    *,
+    method="auto",
+    workspace_bytes=None,
+):
     """Gradient of :func:`conv` with respect to its input (``torch.nn.grad.conv2d_input``).
 
     Parameters
@@ -572,8 +634,11 @@ def conv_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dilat
     check_choice(func, "method", method, _METHODS)
     budget = resolve_budget(func, workspace_bytes)
     ncs = layout.ncs_shape(shape)
-    gy = layout.to_ncs(xp, _cast(xp, grad_output, dt)) if grad_output.ndim == nsp + (
-        2 if layout.batched else 1) else None
+    gy = (
+        layout.to_ncs(xp, _cast(xp, grad_output, dt))
+        if grad_output.ndim == nsp + (2 if layout.batched else 1)
+        else None
+    )
     if gy is None:
         raise ValueError(
             f"{func}: grad_output.shape={tuple(grad_output.shape)} must be the forward "
@@ -588,13 +653,23 @@ def conv_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dilat
     if 0 in ncs or 0 in tuple(gy.shape):
         gx = xp.zeros(ncs, dtype=dt, device=device_of(grad_output))
     else:
-        gx = _input_grad(xp, gy, w, ncs[2:], stride_t, dilation_t, pads, groups, info,
-                         budget, func, method)
+        gx = _input_grad(
+            xp, gy, w, ncs[2:], stride_t, dilation_t, pads, groups, info, budget, func, method
+        )
     return layout.from_ncs(xp, gx)
 
 
-def conv_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, dilation=1,
-                     groups=1, *, workspace_bytes=None):
+def conv_weight_grad(
+    input,
+    weight_shape,
+    grad_output,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    *,
+    workspace_bytes=None,
+):
     """Gradient of :func:`conv` with respect to its weight (``torch.nn.grad.conv2d_weight``).
 
     Parameters
@@ -669,10 +744,13 @@ def conv_weight_grad(input, weight_shape, grad_output, stride=1, padding=0, dila
     x = layout.to_ncs(xp, x)
     if xp.isdtype(dt, "complex floating"):
         x = xp.conj(x)
-    g = Geometry(ncs[0], ncs[1], wshape[0], groups, ncs[2:], wshape[2:], stride_t,
-                 dilation_t, pads)
+    g = Geometry(ncs[0], ncs[1], wshape[0], groups, ncs[2:], wshape[2:], stride_t, dilation_t, pads)
     per_tap = g.batch * g.in_channels * math.prod(out) * info.itemsize
-    need = per_tap * 2 + math.prod(wshape) * info.itemsize * 2 + g.batch * g.in_channels * math.prod(g.padded_spatial) * info.itemsize
+    need = (
+        per_tap * 2
+        + math.prod(wshape) * info.itemsize * 2
+        + g.batch * g.in_channels * math.prod(g.padded_spatial) * info.itemsize
+    )
     if need > budget:
         raise MemoryError(
             f"{func}: needs {need:,} bytes of workspace but the budget is {budget:,} "

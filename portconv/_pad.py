@@ -101,12 +101,9 @@ def pad_axes(
                 elif width:
                     shape = list(x.shape)
                     shape[axis] = width
-                    pieces.append(
-                        xp.full(tuple(shape), fill, dtype=x.dtype, device=device_of(x))
-                    )
+                    pieces.append(xp.full(tuple(shape), fill, dtype=x.dtype, device=device_of(x)))
         else:
             indices = [source_index(i, n, mode) for i in range(-lo, n + hi)]
             pieces = _take_runs(xp, x, axis, indices)
         x = pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=axis)
     return x
-

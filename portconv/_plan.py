@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import math
 import os
-from collections.abc import Sequence
 
 __all__ = [
     "Geometry",
@@ -212,9 +211,7 @@ def _gemm_efficiency(k: int) -> float:
     return min(1.0, (k + 8) / 256)
 
 
-def _strategy_cost(
-    g: Geometry, strategy: str, dtype: DtypeInfo, device: str, fft_shape
-) -> float:
+def _strategy_cost(g: Geometry, strategy: str, dtype: DtypeInfo, device: str, fft_shape) -> float:
     c = _COSTS["gpu" if device == "gpu" else "cpu"]
     scale = 4 if dtype.kind == "complex" else 1
     if dtype.kind == "int":
@@ -222,7 +219,7 @@ def _strategy_cost(
     m = g.out_positions
     x_elems = g.batch * g.in_channels
     t = g.taps
-    cin_g, cout_g = g.group_in, g.group_out
+    cin_g, _cout_g = g.group_in, g.group_out
     out_elems = m * g.out_channels
     if strategy == "elementwise":
         # one broadcast multiply-add per tap and per input channel of a group
@@ -266,8 +263,11 @@ def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, batch_tile:
     if strategy == "fft":
         pts = math.prod(fft_shape)
         citem = itemsize * 2 if itemsize < 16 else itemsize
-        spectra = (g.batch * g.in_channels + g.out_channels * g.group_in
-                   + 2 * g.batch * g.out_channels) * pts * citem
+        spectra = (
+            (g.batch * g.in_channels + g.out_channels * g.group_in + 2 * g.batch * g.out_channels)
+            * pts
+            * citem
+        )
         return x_padded + spectra + out
     raise AssertionError(strategy)
 
@@ -338,9 +338,7 @@ def plan_correlation(
 
     options = []
     for strategy in candidates:
-        fft_shape = (
-            tuple(fast_len(n) for n in g.padded_spatial) if strategy == "fft" else None
-        )
+        fft_shape = tuple(fast_len(n) for n in g.padded_spatial) if strategy == "fft" else None
         tile = g.batch
         ws = _workspace(g, strategy, itemsize, fft_shape, tile)
         if strategy == "im2col" and ws > budget and g.batch > 1:

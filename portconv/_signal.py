@@ -196,7 +196,7 @@ def correlate(in1, in2, mode="full", method="auto", *, workspace_bytes=None):
     Array([[-6.]], dtype=array_api_strict.float64)
     """
     func = "correlate"
-    xp, a, b, plan, swapped = _prepare(func, in1, in2, mode, method, "nd", workspace_bytes)
+    xp, a, b, plan, _swapped = _prepare(func, in1, in2, mode, method, "nd", workspace_bytes)
     h = xp.conj(b) if _is_complex(xp, b) else b
     if plan is None:
         return a * h
@@ -280,8 +280,7 @@ def _boundary(func: str, boundary: Any, fillvalue: Any, a: Any, xp: Any) -> tupl
     elif isinstance(fillvalue, numbers.Complex) and not isinstance(fillvalue, numbers.Real):
         if not xp.isdtype(a.dtype, "complex floating"):
             raise TypeError(
-                f"{func}: complex fillvalue={fillvalue!r} needs complex inputs, "
-                f"got {a.dtype}"
+                f"{func}: complex fillvalue={fillvalue!r} needs complex inputs, got {a.dtype}"
             )
         fillvalue = complex(fillvalue)
     else:
