@@ -119,3 +119,31 @@ def has_fft(xp: Any) -> bool:
 def is_jax_namespace(xp: Any) -> bool:
     """JAX traces Python code once per shape: the planner bounds unrolling."""
     return array_api_compat.is_jax_namespace(xp)
+
+
+def unchunk_axes(x: Any, axes: tuple[int, ...]) -> Any:
+    """Make ``axes`` single-chunk for libraries whose FFT needs it (Dask).
+
+    Dask computes an FFT only along an axis held in one chunk; other libraries
+    have no chunks and get ``x`` back unchanged.
+    """
+    if array_api_compat.is_dask_array(x):
+        return x.rechunk({a % x.ndim: -1 for a in axes})
+    return x
+
+
+def batch_chunks_only(x: Any) -> Any:
+    """Keep chunks along axis 0 only (Dask); other libraries are unchanged.
+
+    Dask's ``reshape`` cannot merge axes split into uneven chunks, and the
+    kernels merge the spatial axes into one: each batch element's spatial
+    block is gathered into one chunk, and the batch axis stays distributed.
+    """
+    if array_api_compat.is_dask_array(x) and x.ndim > 1:
+        return x.rechunk({a: -1 for a in range(1, x.ndim)})
+    return x
+
+
+def reshape(xp: Any, x: Any, shape: tuple[int, ...]) -> Any:
+    """``xp.reshape``, first gathering non-batch chunks for Dask (see above)."""
+    return xp.reshape(batch_chunks_only(x), shape)

@@ -72,6 +72,7 @@ def correlate_nd(
     which the planner only allows when the rounding is provably exact.
     """
     g = plan.geometry
+    x, w = _compat.batch_chunks_only(x), _compat.batch_chunks_only(w)
     xpad = pad_axes(xp, x, g.pads, pad_mode, fill)
     if plan.strategy != "fft":
         return run_direct(xp, xpad, w, plan)

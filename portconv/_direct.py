@@ -16,6 +16,7 @@ import itertools
 import math
 from typing import Any
 
+from ._compat import reshape
 from ._plan import Geometry, Plan
 
 __all__ = ["run_direct", "weight_grad_taps"]
@@ -43,8 +44,8 @@ def _elementwise(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
     n, groups = x.shape[0], g.groups
     cg, cog = g.group_in, g.group_out
     nsp = g.ndim
-    x5 = xp.reshape(x, (n, groups, cg) + tuple(x.shape[2:]))
-    w5 = xp.reshape(w, (groups, cog, cg) + g.kernel)
+    x5 = reshape(xp, x, (n, groups, cg) + tuple(x.shape[2:]))
+    w5 = reshape(xp, w, (groups, cog, cg) + g.kernel)
     ones = (1,) * nsp
     acc = None
     for tap in _taps(g.kernel):
@@ -52,9 +53,9 @@ def _elementwise(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
         for c in range(cg):
             xs = x5[(slice(None), slice(None), c) + sl]  # (N, G, *O)
             xs = xp.expand_dims(xs, axis=2)  # (N, G, 1, *O)
-            wt = xp.reshape(w5[(slice(None), slice(None), c) + tap], (1, groups, cog) + ones)
+            wt = reshape(xp, w5[(slice(None), slice(None), c) + tap], (1, groups, cog) + ones)
             acc = _accumulate(acc, xs * wt)
-    return xp.reshape(acc, (n, g.out_channels) + g.out_spatial)
+    return reshape(xp, acc, (n, g.out_channels) + g.out_spatial)
 
 
 def _shift(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
@@ -63,10 +64,10 @@ def _shift(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
     acc = None
     for tap in _taps(g.kernel):
         xs = x[(slice(None), slice(None)) + _tap_slices(g, tap)]
-        cols = xp.reshape(xs, (n, groups, cg, p))
-        wt = xp.reshape(w[(slice(None), slice(None)) + tap], (groups, cog, cg))
+        cols = reshape(xp, xs, (n, groups, cg, p))
+        wt = reshape(xp, w[(slice(None), slice(None)) + tap], (groups, cog, cg))
         acc = _accumulate(acc, xp.matmul(wt, cols))
-    return xp.reshape(acc, (n, g.out_channels) + g.out_spatial)
+    return reshape(xp, acc, (n, g.out_channels) + g.out_spatial)
 
 
 def _im2col_last(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
@@ -81,16 +82,16 @@ def _im2col_last(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
             [x[(slice(None), slice(None)) + _tap_slices(g, head + (j,))] for j in range(k_last)],
             axis=2,
         )  # (N, C, k_last, *O)
-        cols = xp.reshape(cols, (n, groups, cg * k_last, p))
-        wt = xp.reshape(w[(slice(None), slice(None)) + head + (Ellipsis,)], (groups, cog, cg * k_last))
+        cols = reshape(xp, cols, (n, groups, cg * k_last, p))
+        wt = reshape(xp, w[(slice(None), slice(None)) + head + (Ellipsis,)], (groups, cog, cg * k_last))
         acc = _accumulate(acc, xp.matmul(wt, cols))
-    return xp.reshape(acc, (n, g.out_channels) + g.out_spatial)
+    return reshape(xp, acc, (n, g.out_channels) + g.out_spatial)
 
 
 def _im2col(xp: Any, x: Any, w: Any, g: Geometry, batch_tile: int) -> Any:
     groups, cg, cog = g.groups, g.group_in, g.group_out
     p = math.prod(g.out_spatial)
-    w2 = xp.reshape(w, (groups, cog, cg * g.taps))
+    w2 = reshape(xp, w, (groups, cog, cg * g.taps))
     outs = []
     for start in range(0, x.shape[0], max(batch_tile, 1)):
         xt = x[start : start + batch_tile, ...]
@@ -99,10 +100,10 @@ def _im2col(xp: Any, x: Any, w: Any, g: Geometry, batch_tile: int) -> Any:
             [xt[(slice(None), slice(None)) + _tap_slices(g, tap)] for tap in _taps(g.kernel)],
             axis=2,
         )  # (nt, C, T, *O)
-        cols = xp.reshape(cols, (nt, groups, cg * g.taps, p))
+        cols = reshape(xp, cols, (nt, groups, cg * g.taps, p))
         outs.append(xp.matmul(w2, cols))
     y = outs[0] if len(outs) == 1 else xp.concat(outs, axis=0)
-    return xp.reshape(y, (x.shape[0], g.out_channels) + g.out_spatial)
+    return reshape(xp, y, (x.shape[0], g.out_channels) + g.out_spatial)
 
 
 def run_direct(xp: Any, x: Any, w: Any, plan: Plan) -> Any:
@@ -127,20 +128,20 @@ def weight_grad_taps(xp: Any, x: Any, gy: Any, g: Geometry, integer: bool) -> An
     """
     n, groups, cg, cog = x.shape[0], g.groups, g.group_in, g.group_out
     p = math.prod(g.out_spatial)
-    gy4 = xp.reshape(gy, (n, groups, cog, p))
+    gy4 = reshape(xp, gy, (n, groups, cog, p))
     if integer:
-        gy5 = xp.reshape(gy4, (n, groups, cog, 1, p))
+        gy5 = reshape(xp, gy4, (n, groups, cog, 1, p))
     else:
-        gy_t = xp.reshape(xp.permute_dims(gy4, (1, 2, 0, 3)), (groups, cog, n * p))
+        gy_t = reshape(xp, xp.permute_dims(gy4, (1, 2, 0, 3)), (groups, cog, n * p))
     per_tap = []
     for tap in _taps(g.kernel):
-        xs = xp.reshape(x[(slice(None), slice(None)) + _tap_slices(g, tap)], (n, groups, cg, p))
+        xs = reshape(xp, x[(slice(None), slice(None)) + _tap_slices(g, tap)], (n, groups, cg, p))
         if integer:
             # exact broadcast multiply-sum (integer matmul is not universal)
-            term = xp.sum(gy5 * xp.reshape(xs, (n, groups, 1, cg, p)), axis=(0, 4))
+            term = xp.sum(gy5 * reshape(xp, xs, (n, groups, 1, cg, p)), axis=(0, 4))
         else:
-            xs_t = xp.reshape(xp.permute_dims(xs, (1, 0, 3, 2)), (groups, n * p, cg))
+            xs_t = reshape(xp, xp.permute_dims(xs, (1, 0, 3, 2)), (groups, n * p, cg))
             term = xp.matmul(gy_t, xs_t)  # (G, Cog, Cg)
         per_tap.append(term)
     gw = xp.stack(per_tap, axis=-1)  # (G, Cog, Cg, T)
-    return xp.reshape(gw, (g.out_channels, cg) + g.kernel)
+    return reshape(xp, gw, (g.out_channels, cg) + g.kernel)

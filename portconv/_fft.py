@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ._compat import reshape, unchunk_axes
 from ._plan import Plan
 
 __all__ = ["run_fft", "dilate_kernel"]
@@ -29,7 +30,7 @@ def dilate_kernel(xp: Any, w: Any, dilation: tuple[int, ...]) -> Any:
         # interleave w with d-1 zero copies along a new axis, then trim
         stacked = xp.stack([w] + [zeros] * (d - 1), axis=axis + 1)
         shape = w.shape[:axis] + (k * d,) + w.shape[axis + 1 :]
-        w = xp.reshape(stacked, shape)
+        w = reshape(xp, stacked, shape)
         sl = [slice(None)] * w.ndim
         sl[axis] = slice(0, (k - 1) * d + 1)
         w = w[tuple(sl)]
@@ -45,6 +46,7 @@ def run_fft(xp: Any, x: Any, w: Any, plan: Plan, complex_: bool) -> Any:
     assert shape is not None
     wd = dilate_kernel(xp, w, g.dilation)
     wd = xp.flip(wd, axis=axes)
+    x, wd = unchunk_axes(x, axes), unchunk_axes(wd, axes)
     if complex_:
         fx = xp.fft.fftn(x, s=shape, axes=axes)
         fw = xp.fft.fftn(wd, s=shape, axes=axes)
@@ -54,14 +56,14 @@ def run_fft(xp: Any, x: Any, w: Any, plan: Plan, complex_: bool) -> Any:
     n, groups, cg, cog = x.shape[0], g.groups, g.group_in, g.group_out
     fshape = tuple(fx.shape[2:])
     if cg == 1:
-        fy = xp.reshape(fx, (n, groups, 1) + fshape) * xp.reshape(fw, (1, groups, cog) + fshape)
+        fy = reshape(xp, fx, (n, groups, 1) + fshape) * reshape(xp, fw, (1, groups, cog) + fshape)
     else:
         q = math.prod(fshape)
         # contract channels with one batched matmul over frequencies
-        fxq = xp.permute_dims(xp.reshape(fx, (n, groups, cg, q)), (3, 1, 0, 2))  # (Q, G, N, Cg)
-        fwq = xp.permute_dims(xp.reshape(fw, (groups, cog, cg, q)), (3, 0, 2, 1))  # (Q, G, Cg, Cog)
+        fxq = xp.permute_dims(reshape(xp, fx, (n, groups, cg, q)), (3, 1, 0, 2))  # (Q, G, N, Cg)
+        fwq = xp.permute_dims(reshape(xp, fw, (groups, cog, cg, q)), (3, 0, 2, 1))  # (Q, G, Cg, Cog)
         fy = xp.permute_dims(xp.matmul(fxq, fwq), (2, 1, 3, 0))  # (N, G, Cog, Q)
-    fy = xp.reshape(fy, (n, g.out_channels) + fshape)
+    fy = reshape(xp, fy, (n, g.out_channels) + fshape)
     if complex_:
         y = xp.fft.ifftn(fy, s=shape, axes=axes)
     else:

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from ._args import check_choice, check_int, check_out_spatial, conv_pads, int_tuple, shape_tuple
-from ._compat import device_of, namespace_of
+from ._compat import batch_chunks_only, device_of, namespace_of, reshape
 from ._core import correlate_nd, make_plan, resolve_budget
 from ._direct import weight_grad_taps
 from ._dtypes import check_numeric, compute_dtype, dtype_info
@@ -145,7 +145,7 @@ def _cast(xp: Any, a: Any, dt: Any) -> Any:
 def _add_bias(xp: Any, y: Any, bias: Any, c_out: int, nsp: int) -> Any:
     if bias is None:
         return y
-    return y + xp.reshape(_cast(xp, bias, y.dtype), (1, c_out) + (1,) * nsp)
+    return y + reshape(xp, _cast(xp, bias, y.dtype), (1, c_out) + (1,) * nsp)
 
 
 def _check_bias(func: str, bias: Any, c_out: int) -> None:
@@ -250,7 +250,7 @@ def conv(
     --------
     >>> import array_api_strict as xp
     >>> import portconv
-    >>> x = xp.reshape(xp.arange(16.), (1, 1, 4, 4))
+    >>> x = reshape(xp, xp.arange(16.), (1, 1, 4, 4))
     >>> w = xp.ones((2, 1, 3, 3))
     >>> portconv.conv(x, w, padding="same", stride=2).shape
     (1, 2, 2, 2)
@@ -398,9 +398,9 @@ def _input_grad(
         for k, d, (lo, _), nx, length in zip(kernel, dilation, pads, in_spatial, zs)
     )
     cog = c_out // groups
-    wt = xp.reshape(w, (groups, cog, cg) + kernel)
+    wt = reshape(xp, w, (groups, cog, cg) + kernel)
     wt = xp.permute_dims(wt, (0, 2, 1) + tuple(range(3, 3 + nsp)))
-    wt = xp.reshape(wt, (groups * cg, cog) + kernel)
+    wt = reshape(xp, wt, (groups * cg, cog) + kernel)
     wt = xp.flip(wt, axis=tuple(range(2, 2 + nsp)))
     g = Geometry(n, c_out, groups * cg, groups, zs, kernel, (1,) * nsp, dilation, gpads)
     assert g.out_spatial == tuple(in_spatial), (g.out_spatial, in_spatial)
@@ -756,5 +756,6 @@ def conv_weight_grad(
             f"{func}: needs {need:,} bytes of workspace but the budget is {budget:,} "
             f"bytes; raise it with workspace_bytes= or $PORTCONV_WORKSPACE_BYTES"
         )
+    x, gy = batch_chunks_only(x), batch_chunks_only(gy)
     xpad = pad_axes(xp, x, pads, "constant")
     return weight_grad_taps(xp, xpad, gy, g, info.kind == "int")

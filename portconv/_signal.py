@@ -6,7 +6,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from ._compat import namespace_of
+from ._compat import namespace_of, reshape
 from ._core import correlate_nd, make_plan, resolve_budget
 from ._dtypes import check_numeric, compute_dtype, dtype_info
 from ._plan import Geometry, Plan
@@ -113,10 +113,10 @@ def _prepare(
 
 
 def _run(xp: Any, a: Any, h: Any, plan: Plan, pad_mode: str, fill: Any) -> Any:
-    x4 = xp.reshape(a, (1, 1) + tuple(a.shape))
-    w4 = xp.reshape(h, (1, 1) + tuple(h.shape))
+    x4 = reshape(xp, a, (1, 1) + tuple(a.shape))
+    w4 = reshape(xp, h, (1, 1) + tuple(h.shape))
     y = correlate_nd(xp, x4, w4, plan, pad_mode=pad_mode, fill=fill)
-    return xp.reshape(y, plan.geometry.out_spatial)
+    return reshape(xp, y, plan.geometry.out_spatial)
 
 
 def _is_complex(xp: Any, a: Any) -> bool:
