@@ -74,7 +74,7 @@ def correlate_nd(
     g = plan.geometry
     x, w = _compat.batch_chunks_only(x), _compat.batch_chunks_only(w)
     xpad = pad_axes(xp, x, g.pads, pad_mode, fill)
-    if plan.strategy != "fft":
+    if not plan.strategy.startswith("fft"):
         return run_direct(xp, xpad, w, plan)
     if xp.isdtype(x.dtype, "integral"):
         wide = _compat.widest_float_dtype(xp, x)

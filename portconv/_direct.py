@@ -16,7 +16,7 @@ import itertools
 import math
 from typing import Any
 
-from ._compat import reshape
+from ._compat import device_of, reshape
 from ._plan import Geometry, Plan
 
 __all__ = ["run_direct", "weight_grad_taps"]
@@ -83,7 +83,9 @@ def _im2col_last(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
             axis=2,
         )  # (N, C, k_last, *O)
         cols = reshape(xp, cols, (n, groups, cg * k_last, p))
-        wt = reshape(xp, w[(slice(None), slice(None)) + head + (Ellipsis,)], (groups, cog, cg * k_last))
+        wt = reshape(
+            xp, w[(slice(None), slice(None)) + head + (Ellipsis,)], (groups, cog, cg * k_last)
+        )
         acc = _accumulate(acc, xp.matmul(wt, cols))
     return reshape(xp, acc, (n, g.out_channels) + g.out_spatial)
 
@@ -117,6 +119,8 @@ def run_direct(xp: Any, x: Any, w: Any, plan: Plan) -> Any:
         return _im2col_last(xp, x, w, g)
     if plan.strategy == "im2col":
         return _im2col(xp, x, w, g, plan.batch_tile)
+    if plan.strategy == "toeplitz":
+        return _toeplitz_strategy(xp, x, w, g, plan.block)
     raise AssertionError(plan.strategy)
 
 
@@ -145,3 +149,76 @@ def weight_grad_taps(xp: Any, x: Any, gy: Any, g: Geometry, integer: bool) -> An
         per_tap.append(term)
     gw = xp.stack(per_tap, axis=-1)  # (G, Cog, Cg, T)
     return reshape(xp, gw, (g.out_channels, cg) + g.kernel)
+
+
+def _frames(xp: Any, x: Any, block: int, width: int, nb: int) -> Any:
+    """Overlapping frames of the last axis: ``(..., nb, width)``, hop ``block``.
+
+    Built from ``ceil(width / block)`` reshaped slices, so no gather is needed.
+    """
+    lead = tuple(x.shape[:-1])
+    q = -(-width // block)
+    need = (nb + q - 1) * block
+    if x.shape[-1] < need:
+        pad = xp.zeros(lead + (need - x.shape[-1],), dtype=x.dtype, device=device_of(x))
+        x = xp.concat([x, pad], axis=-1)
+    pieces = [
+        reshape(xp, x[..., j * block : (j + nb) * block], lead + (nb, block)) for j in range(q)
+    ]
+    frames = pieces[0] if q == 1 else xp.concat(pieces, axis=-1)
+    return frames[..., :width]
+
+
+def _toeplitz(xp: Any, rows: Any, block: int, width: int) -> Any:
+    """``T[..., m, j] = rows[..., m - j]`` (zero outside): shape ``(..., width, block)``.
+
+    Row ``j`` of the transpose is the kernel shifted right by ``j``: repeating
+    ``[rows, zeros]`` of length ``width + 1`` and cutting it into lines of
+    ``width`` shifts each line by one more place.
+    """
+    lead = tuple(rows.shape[:-1])
+    span = rows.shape[-1]
+    zeros = xp.zeros(lead + (width + 1 - span,), dtype=rows.dtype, device=device_of(rows))
+    v = xp.concat([rows, zeros], axis=-1)
+    flat = xp.concat([v] * block, axis=-1)[..., : block * width]
+    t = reshape(xp, flat, lead + (block, width))
+    return xp.matrix_transpose(t)
+
+
+def _toeplitz_strategy(xp: Any, x: Any, w: Any, g: Geometry, block: int) -> Any:
+    # Single channel per group (SciPy-style correlation, depthwise): the last
+    # kernel axis becomes a banded (Toeplitz) matrix, so each output row block
+    # is one small matmul; the other kernel axes are shifted and accumulated.
+    # Costs (block + span - 1) / k_last times the direct multiply-adds, at
+    # matmul speed.
+    n, groups = x.shape[0], g.groups
+    span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
+    width = block + span - 1
+    o_last = g.out_spatial[-1]
+    nb = -(-o_last // block)
+    w_last = dilate_last(xp, reshape(xp, w, (groups,) + g.kernel), g.dilation[-1])
+    frames = _frames(xp, x, block, width, nb)  # (N, G, *S_head, nb, width)
+    head_out = g.out_spatial[:-1]
+    r = math.prod(head_out) * nb
+    acc = None
+    for head in _taps(g.kernel[:-1]):
+        sl = tuple(
+            slice(t * d, t * d + (o - 1) * s + 1, s)
+            for t, d, s, o in zip(head, g.dilation[:-1], g.stride[:-1], head_out)
+        )
+        fr = reshape(
+            xp, frames[(slice(None), slice(None)) + sl + (Ellipsis,)], (n, groups, r, width)
+        )
+        rows = w_last[(slice(None),) + head + (slice(None),)]  # (G, span)
+        acc = _accumulate(acc, xp.matmul(fr, _toeplitz(xp, rows, block, width)))
+    y = reshape(xp, acc, (n, groups) + head_out + (nb * block,))[..., :o_last]
+    return reshape(xp, y, (n, g.out_channels) + g.out_spatial)
+
+
+def dilate_last(xp: Any, w: Any, d: int) -> Any:
+    """Insert ``d - 1`` zeros between the entries of the last axis."""
+    if d == 1:
+        return w
+    k = w.shape[-1]
+    stacked = xp.stack([w] + [xp.zeros_like(w)] * (d - 1), axis=-1)
+    return reshape(xp, stacked, tuple(w.shape[:-1]) + (k * d,))[..., : (k - 1) * d + 1]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._compat import reshape, unchunk_axes
+from ._compat import device_of, reshape, unchunk_axes
 from ._plan import Plan
 
 __all__ = ["run_fft", "dilate_kernel"]
@@ -37,23 +37,19 @@ def dilate_kernel(xp: Any, w: Any, dilation: tuple[int, ...]) -> Any:
     return w
 
 
-def run_fft(xp: Any, x: Any, w: Any, plan: Plan, complex_: bool) -> Any:
-    """Execute the FFT strategy of ``plan`` on padded ``x`` and weight ``w``."""
-    g = plan.geometry
-    nsp = g.ndim
+def _spectral(xp: Any, x: Any, wflip: Any, shape, groups: int, complex_: bool) -> Any:
+    """Circular convolution of ``x`` (N, C, *S) with ``wflip`` (O, C/G, *K) on ``shape``."""
+    nsp = len(shape)
     axes = tuple(range(2, 2 + nsp))
-    shape = plan.fft_shape
-    assert shape is not None
-    wd = dilate_kernel(xp, w, g.dilation)
-    wd = xp.flip(wd, axis=axes)
-    x, wd = unchunk_axes(x, axes), unchunk_axes(wd, axes)
+    x, wflip = unchunk_axes(x, axes), unchunk_axes(wflip, axes)
     if complex_:
         fx = xp.fft.fftn(x, s=shape, axes=axes)
-        fw = xp.fft.fftn(wd, s=shape, axes=axes)
+        fw = xp.fft.fftn(wflip, s=shape, axes=axes)
     else:
         fx = xp.fft.rfftn(x, s=shape, axes=axes)
-        fw = xp.fft.rfftn(wd, s=shape, axes=axes)
-    n, groups, cg, cog = x.shape[0], g.groups, g.group_in, g.group_out
+        fw = xp.fft.rfftn(wflip, s=shape, axes=axes)
+    n, c_out, cg = x.shape[0], wflip.shape[0], wflip.shape[1]
+    cog = c_out // groups
     fshape = tuple(fx.shape[2:])
     if cg == 1:
         fy = reshape(xp, fx, (n, groups, 1) + fshape) * reshape(xp, fw, (1, groups, cog) + fshape)
@@ -61,13 +57,63 @@ def run_fft(xp: Any, x: Any, w: Any, plan: Plan, complex_: bool) -> Any:
         q = math.prod(fshape)
         # contract channels with one batched matmul over frequencies
         fxq = xp.permute_dims(reshape(xp, fx, (n, groups, cg, q)), (3, 1, 0, 2))  # (Q, G, N, Cg)
-        fwq = xp.permute_dims(reshape(xp, fw, (groups, cog, cg, q)), (3, 0, 2, 1))  # (Q, G, Cg, Cog)
+        fwq = xp.permute_dims(
+            reshape(xp, fw, (groups, cog, cg, q)), (3, 0, 2, 1)
+        )  # (Q, G, Cg, Cog)
         fy = xp.permute_dims(xp.matmul(fxq, fwq), (2, 1, 3, 0))  # (N, G, Cog, Q)
-    fy = reshape(xp, fy, (n, g.out_channels) + fshape)
+    fy = reshape(xp, fy, (n, c_out) + fshape)
     if complex_:
-        y = xp.fft.ifftn(fy, s=shape, axes=axes)
-    else:
-        y = xp.fft.irfftn(fy, s=shape, axes=axes)
+        return xp.fft.ifftn(fy, s=shape, axes=axes)
+    return xp.fft.irfftn(fy, s=shape, axes=axes)
+
+
+def _flipped_kernel(xp: Any, w: Any, plan: Plan) -> Any:
+    g = plan.geometry
+    wd = dilate_kernel(xp, w, g.dilation)
+    return xp.flip(wd, axis=tuple(range(2, 2 + g.ndim)))
+
+
+def run_fft(xp: Any, x: Any, w: Any, plan: Plan, complex_: bool) -> Any:
+    """Execute the FFT strategy of ``plan`` on padded ``x`` and weight ``w``."""
+    if plan.strategy == "fft_blocks":
+        return _run_blocks(xp, x, w, plan, complex_)
+    g = plan.geometry
+    y = _spectral(xp, x, _flipped_kernel(xp, w, plan), plan.fft_shape, g.groups, complex_)
     kd = tuple(d * (k - 1) for k, d in zip(g.kernel, g.dilation))
     keep = tuple(slice(a, a + (o - 1) * s + 1, s) for a, o, s in zip(kd, g.out_spatial, g.stride))
     return y[(slice(None), slice(None)) + keep]
+
+
+def _run_blocks(xp: Any, x: Any, w: Any, plan: Plan, complex_: bool) -> Any:
+    """Overlap-save along the one spatial axis: blocks of ``plan.block`` outputs.
+
+    Each block reads ``block + span - 1`` inputs; the blocks become extra batch
+    entries of one FFT of length ``plan.fft_shape[0]``, so memory stays near
+    the input size and the transform length near a few kernel spans.
+    """
+    g = plan.geometry
+    (length,) = plan.fft_shape
+    block = plan.block
+    span = g.dilation[0] * (g.kernel[0] - 1) + 1
+    n, c = x.shape[0], x.shape[1]
+    full_out = x.shape[2] - span + 1  # stride-1 outputs
+    nb = -(-full_out // block)
+    total = (nb + 1) * block
+    x = unchunk_axes(x, (2,))
+    x = (
+        x[..., :total]
+        if x.shape[2] >= total
+        else xp.concat(
+            [x, xp.zeros((n, c, total - x.shape[2]), dtype=x.dtype, device=device_of(x))], axis=2
+        )
+    )
+    main = reshape(xp, x[..., : nb * block], (n, c, nb, block))
+    tail = reshape(xp, x[..., block : (nb + 1) * block], (n, c, nb, block))[..., : span - 1]
+    frames = xp.concat([main, tail], axis=3) if span > 1 else main  # (N, C, nb, block+span-1)
+    frames = reshape(xp, xp.permute_dims(frames, (0, 2, 1, 3)), (n * nb, c, block + span - 1))
+    y = _spectral(xp, frames, _flipped_kernel(xp, w, plan), (length,), g.groups, complex_)
+    y = y[..., span - 1 : span - 1 + block]  # (N*nb, O, block)
+    y = xp.permute_dims(reshape(xp, y, (n, nb, g.out_channels, block)), (0, 2, 1, 3))
+    y = reshape(xp, y, (n, g.out_channels, nb * block))
+    (o,), (s,) = g.out_spatial, g.stride
+    return y[..., : (o - 1) * s + 1 : s]

@@ -29,8 +29,8 @@ DEFAULT_WORKSPACE_BYTES = 4 * 2**30
 _ENV_BUDGET = "PORTCONV_WORKSPACE_BYTES"
 
 #: Strategies of the direct method, cheapest memory first.
-DIRECT_STRATEGIES = ("elementwise", "shift", "im2col_last", "im2col")
-STRATEGIES = DIRECT_STRATEGIES + ("fft",)
+DIRECT_STRATEGIES = ("elementwise", "shift", "im2col_last", "im2col", "toeplitz")
+STRATEGIES = DIRECT_STRATEGIES + ("fft", "fft_blocks")
 
 # Under JAX every tap is traced into the program: compile time grows with the
 # unrolled op count (PERF-NOTES: 961 taps took 18 s).  Above this many unrolled
@@ -178,6 +178,7 @@ class Plan:
     workspace_bytes: int
     output_bytes: int
     cost: float  # modelled seconds, for choosing and for reports
+    block: int | None = None  # fft_blocks: outputs per overlap-save block
 
 
 # Cost model constants per device kind (seconds).  Fitted on this project's
@@ -206,12 +207,20 @@ def _fft_points_cost(points: int) -> float:
 
 
 def _gemm_efficiency(k: int) -> float:
-    # A matmul with a short contraction is memory bound; BLAS reaches its peak
-    # from a contraction of a few hundred.
+    # A matmul with a short contraction runs far below the BLAS peak.
     return min(1.0, (k + 8) / 256)
 
 
-def _strategy_cost(g: Geometry, strategy: str, dtype: DtypeInfo, device: str, fft_shape) -> float:
+def _gemm_time(c: dict, m: int, k: int, n: int, scale: float) -> float:
+    """``(m x k) @ (k x n)``: compute bound, or memory bound (matrix-vector)."""
+    compute = m * k * n * c["gemm"] * scale / _gemm_efficiency(min(k, 4 * n))
+    memory = (m * k + k * n + m * n) * c["copy"] * scale
+    return max(compute, memory) + c["call"]
+
+
+def _strategy_cost(
+    g: Geometry, strategy: str, dtype: DtypeInfo, device: str, fft_shape, block=None
+) -> float:
     c = _COSTS["gpu" if device == "gpu" else "cpu"]
     scale = 4 if dtype.kind == "complex" else 1
     if dtype.kind == "int":
@@ -219,35 +228,86 @@ def _strategy_cost(g: Geometry, strategy: str, dtype: DtypeInfo, device: str, ff
     m = g.out_positions
     x_elems = g.batch * g.in_channels
     t = g.taps
-    cin_g, _cout_g = g.group_in, g.group_out
+    cin_g, cout_g, groups = g.group_in, g.group_out, g.groups
     out_elems = m * g.out_channels
+    acc_pass = out_elems * c["elem"] * scale + 2 * c["call"]
     if strategy == "elementwise":
         # one broadcast multiply-add per tap and per input channel of a group
-        passes = t * cin_g
-        return passes * (c["call"] * 2 + out_elems * c["elem"] * scale)
+        return t * cin_g * acc_pass
     if strategy in ("shift", "im2col_last", "im2col"):
-        gemm_k = {"shift": cin_g, "im2col_last": cin_g * g.kernel[-1], "im2col": cin_g * t}[
-            strategy
-        ]
-        n_gemm = t * cin_g // gemm_k
-        copy = t * m * g.in_channels * c["copy"] * scale
-        flops = g.macs * c["gemm"] * scale / _gemm_efficiency(gemm_k)
-        acc = n_gemm * out_elems * c["elem"] * scale if n_gemm > 1 else 0.0
-        return copy + flops + acc + n_gemm * 3 * c["call"]
+        width = {"shift": 1, "im2col_last": g.kernel[-1], "im2col": t}[strategy]
+        passes = t // width
+        copy = t * m * g.in_channels * c["copy"] * scale + passes * c["call"]
+        per_sample = m // max(g.batch, 1)
+        gemm = passes * g.batch * groups * _gemm_time(c, per_sample, cin_g * width, cout_g, scale)
+        return copy + gemm + (passes - 1) * acc_pass
+    if strategy == "toeplitz":
+        span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
+        width = block + span - 1
+        head = t // g.kernel[-1]
+        rows = -(-m // block)  # output rows of ``block`` positions, all samples
+        frames = x_elems * math.prod(g.padded_spatial) * width / block * c["copy"] * scale
+        gemm = head * groups * _gemm_time(c, rows, width, block, scale)
+        strided = any(s > 1 for s in g.stride[:-1])
+        copies = head * rows * width * c["copy"] * scale if strided else 0.0
+        return frames + gemm + copies + (head - 1) * acc_pass
     if strategy == "fft":
         pts = math.prod(fft_shape)
         half = pts if dtype.kind == "complex" else pts // 2
         transforms = x_elems + g.out_channels * cin_g + g.batch * g.out_channels
         per = _fft_points_cost(pts) * c["fft"] * (2 if dtype.kind == "complex" else 1)
-        product = g.batch * g.out_channels * cin_g * half * c["elem"] * 4
-        if cin_g > 4:
-            product = g.batch * g.out_channels * cin_g * half * c["gemm"] * 4 * 4
+        if cin_g == 1:
+            product = g.batch * g.out_channels * half * c["elem"] * 4
+        else:
+            product = half * groups * _gemm_time(c, g.batch, cin_g, cout_g, 4)
         pad = x_elems * pts * c["copy"]
         return transforms * per + product + pad + 12 * c["call"]
+    if strategy == "fft_blocks":
+        (length,) = fft_shape
+        span = g.dilation[0] * (g.kernel[0] - 1) + 1
+        nb = -(-(g.padded_spatial[0] - span + 1) // (length - span + 1))
+        framed = dataclasses.replace(g, batch=g.batch * nb)
+        return _strategy_cost(framed, "fft", dtype, device, fft_shape) + 6 * c["call"]
     raise AssertionError(strategy)
 
 
-def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, batch_tile: int) -> int:
+def _toeplitz_block(g: Geometry, dtype: DtypeInfo, device: str) -> int | None:
+    """Block of the cheapest banded-matmul plan, or None when it does not apply."""
+    if g.group_in != 1 or g.group_out != 1 or g.stride[-1] != 1 or dtype.kind == "int":
+        return None
+    span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
+    if span < 2:
+        return None
+    best = None
+    for block in (16, 32, 64, 128, 256, 512, 1024):
+        if block > 2 * g.out_spatial[-1] and best is not None:
+            break
+        cost = _strategy_cost(g, "toeplitz", dtype, device, None, block)
+        if best is None or cost < best[0]:
+            best = (cost, block)
+    return None if best is None else best[1]
+
+
+def _block_length(g: Geometry, dtype: DtypeInfo, device: str) -> int | None:
+    """FFT length of the cheapest overlap-save blocking, or None if no gain."""
+    if g.ndim != 1:
+        return None
+    span = g.dilation[0] * (g.kernel[0] - 1) + 1
+    full = fast_len(g.padded_spatial[0])
+    best = None
+    for m in (2, 4, 8, 16, 32, 64, 128):
+        length = fast_len(m * span)
+        if length >= full:
+            break
+        cost = _strategy_cost(g, "fft_blocks", dtype, device, (length,))
+        if best is None or cost < best[0]:
+            best = (cost, length)
+    return None if best is None else best[1]
+
+
+def _workspace(
+    g: Geometry, strategy: str, itemsize: int, fft_shape, batch_tile: int, block=None
+) -> int:
     x_padded = g.batch * g.in_channels * math.prod(g.padded_spatial) * itemsize
     out_per_sample = math.prod(g.out_spatial) * g.out_channels * itemsize
     out = g.batch * out_per_sample
@@ -260,6 +320,16 @@ def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, batch_tile:
         return x_padded + m_tile * g.in_channels * g.kernel[-1] * itemsize + 2 * out
     if strategy == "im2col":
         return x_padded + m_tile * g.in_channels * g.taps * itemsize + 2 * out
+    if strategy == "fft_blocks":
+        (length,) = fft_shape
+        span = g.dilation[0] * (g.kernel[0] - 1) + 1
+        nb = -(-(g.padded_spatial[0] - span + 1) // (length - span + 1))
+        framed = dataclasses.replace(g, batch=g.batch * nb, in_spatial=(length,), pads=((0, 0),))
+        return x_padded + _workspace(framed, "fft", itemsize, fft_shape, batch_tile)
+    if strategy == "toeplitz":
+        span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
+        frames = x_padded * (block + span - 1) // block
+        return x_padded + frames + 3 * out
     if strategy == "fft":
         pts = math.prod(fft_shape)
         citem = itemsize * 2 if itemsize < 16 else itemsize
@@ -335,19 +405,28 @@ def plan_correlation(
         candidates.append("fft")
     elif method == "auto" and fft_ok and not (strided and dtype.kind == "int"):
         candidates.append("fft")
+    block_length = _block_length(g, dtype, device) if "fft" in candidates else None
+    if block_length is not None:
+        candidates.append("fft_blocks")
+    toeplitz_block = _toeplitz_block(g, dtype, device) if method != "fft" else None
+    if toeplitz_block is not None:
+        candidates.append("toeplitz")
 
     options = []
     for strategy in candidates:
-        fft_shape = tuple(fast_len(n) for n in g.padded_spatial) if strategy == "fft" else None
+        fft_shape = {
+            "fft": tuple(fast_len(n) for n in g.padded_spatial),
+            "fft_blocks": (block_length,),
+        }.get(strategy)
         tile = g.batch
-        ws = _workspace(g, strategy, itemsize, fft_shape, tile)
+        ws = _workspace(g, strategy, itemsize, fft_shape, tile, toeplitz_block)
         if strategy == "im2col" and ws > budget and g.batch > 1:
             per_sample = _workspace(g, strategy, itemsize, fft_shape, 1)
             fixed = _workspace(g, strategy, itemsize, fft_shape, 0)
             room = budget - fixed
             tile = max(1, min(g.batch, room // max(per_sample - fixed, 1)))
             ws = _workspace(g, strategy, itemsize, fft_shape, tile)
-        cost = _strategy_cost(g, strategy, dtype, device, fft_shape)
+        cost = _strategy_cost(g, strategy, dtype, device, fft_shape, toeplitz_block)
         if strategy == "im2col" and tile < g.batch:
             cost += (-(-g.batch // tile)) * 3 * _COSTS["cpu"]["call"]
         unrolled = {
@@ -356,6 +435,8 @@ def plan_correlation(
             "im2col_last": g.taps // g.kernel[-1] + g.taps,
             "im2col": g.taps,
             "fft": 1,
+            "fft_blocks": 1,
+            "toeplitz": g.taps // g.kernel[-1],
         }[strategy]
         if unroll_limited and unrolled > _MAX_UNROLLED_OPS_JAX:
             cost *= 1e3  # admissible only when nothing else fits the budget
@@ -370,4 +451,7 @@ def plan_correlation(
             f"or ${_ENV_BUDGET}, or split the problem"
         )
     _, cost, strategy, fft_shape, tile, ws = min(fitting, key=lambda o: o[1])
-    return Plan(g, strategy, fft_shape, tile, ws, out_bytes, cost)
+    block = toeplitz_block if strategy == "toeplitz" else None
+    if strategy == "fft_blocks":
+        block = fft_shape[0] - g.dilation[0] * (g.kernel[0] - 1)
+    return Plan(g, strategy, fft_shape, tile, ws, out_bytes, cost, block)
