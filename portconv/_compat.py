@@ -147,3 +147,18 @@ def batch_chunks_only(x: Any) -> Any:
 def reshape(xp: Any, x: Any, shape: tuple[int, ...]) -> Any:
     """``xp.reshape``, first gathering non-batch chunks for Dask (see above)."""
     return xp.reshape(batch_chunks_only(x), shape)
+
+
+def c_contiguous(xp: Any, x: Any) -> Any:
+    """``x`` in C order, copied only when it is a strided or transposed view.
+
+    NumPy's and PyTorch's ``matmul`` take another summation path for
+    non-contiguous operands, so a view would differ from its contiguous copy
+    in the last bit.  (``ndarray.copy`` writes C order by default.)
+    """
+    flags = getattr(x, "flags", None)
+    if flags is not None and hasattr(flags, "c_contiguous"):  # numpy, cupy
+        return x if flags.c_contiguous else x.copy()
+    if array_api_compat.is_torch_array(x):
+        return x if x.is_contiguous() else x.contiguous()
+    return x

@@ -22,11 +22,11 @@ __all__ = ["correlate_nd", "make_plan", "resolve_budget"]
 def resolve_budget(func: str, workspace_bytes: Any) -> int:
     """The workspace budget of one call: the keyword, else the environment."""
     if workspace_bytes is None:
-        return default_workspace_bytes()
+        return default_workspace_bytes(func)
     if isinstance(workspace_bytes, bool) or not isinstance(workspace_bytes, int):
         raise TypeError(
             f"{func}: workspace_bytes must be an int number of bytes or None, "
-            f"got {type(workspace_bytes).__name__}"
+            f"got {workspace_bytes!r} ({type(workspace_bytes).__name__})"
         )
     if workspace_bytes <= 0:
         raise ValueError(f"{func}: workspace_bytes={workspace_bytes} must be positive")
@@ -73,6 +73,7 @@ def correlate_nd(
     """
     g = plan.geometry
     x, w = _compat.batch_chunks_only(x), _compat.batch_chunks_only(w)
+    x, w = _compat.c_contiguous(xp, x), _compat.c_contiguous(xp, w)
     xpad = pad_axes(xp, x, g.pads, pad_mode, fill)
     if not plan.strategy.startswith("fft"):
         return run_direct(xp, xpad, w, plan)

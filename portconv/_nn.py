@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from ._args import check_choice, check_int, check_out_spatial, conv_pads, int_tuple, shape_tuple
-from ._compat import batch_chunks_only, device_of, namespace_of, reshape
+from ._compat import batch_chunks_only, c_contiguous, device_of, namespace_of, reshape
 from ._core import correlate_nd, make_plan, resolve_budget
 from ._direct import weight_grad_taps
 from ._dtypes import check_numeric, compute_dtype, dtype_info
@@ -391,20 +391,21 @@ def _input_grad(
     cg = w.shape[1]
     kernel = tuple(w.shape[2:])
     nsp = len(kernel)
-    z = dilate_kernel(xp, gy, stride)
-    zs = tuple(z.shape[2:])
+    # plan (and check the budget) before building the stride-dilated gradient
+    zs = tuple((o - 1) * s + 1 for o, s in zip(gy.shape[2:], stride))
     gpads = tuple(
         ((k - 1) * d - lo, nx + lo - length)
         for k, d, (lo, _), nx, length in zip(kernel, dilation, pads, in_spatial, zs)
     )
+    g = Geometry(n, c_out, groups * cg, groups, zs, kernel, (1,) * nsp, dilation, gpads)
+    assert g.out_spatial == tuple(in_spatial), (g.out_spatial, in_spatial)
+    plan = make_plan(func, xp, gy, g, method, info, budget)
+    z = dilate_kernel(xp, gy, stride)
     cog = c_out // groups
     wt = reshape(xp, w, (groups, cog, cg) + kernel)
     wt = xp.permute_dims(wt, (0, 2, 1) + tuple(range(3, 3 + nsp)))
     wt = reshape(xp, wt, (groups * cg, cog) + kernel)
     wt = xp.flip(wt, axis=tuple(range(2, 2 + nsp)))
-    g = Geometry(n, c_out, groups * cg, groups, zs, kernel, (1,) * nsp, dilation, gpads)
-    assert g.out_spatial == tuple(in_spatial), (g.out_spatial, in_spatial)
-    plan = make_plan(func, xp, gy, g, method, info, budget)
     return correlate_nd(xp, z, wt, plan)
 
 
@@ -545,7 +546,9 @@ def _grad_setup(func, xp, in_shape_ncs, w_shape, gy, stride, padding, dilation, 
     n, c_in, spatial = in_shape_ncs[0], in_shape_ncs[1], in_shape_ncs[2:]
     c_out, kernel = w_shape[0], w_shape[2:]
     if 0 in kernel:
-        raise ValueError(f"{func}: the weight has a zero-size kernel ({w_shape})")
+        raise ValueError(
+            f"{func}: weight_shape={w_shape} has a zero-size kernel; every kernel size must be >= 1"
+        )
     _check_groups(func, groups, c_in, c_out, "input", in_shape_ncs, w_shape, w_shape[1])
     pads = conv_pads(func, padding, spatial, kernel, stride_t, dilation_t)
     out = check_out_spatial(func, spatial, kernel, stride_t, dilation_t, pads, in_shape_ncs)
@@ -757,5 +760,6 @@ def conv_weight_grad(
             f"bytes; raise it with workspace_bytes= or $PORTCONV_WORKSPACE_BYTES"
         )
     x, gy = batch_chunks_only(x), batch_chunks_only(gy)
+    x, gy = c_contiguous(xp, x), c_contiguous(xp, gy)
     xpad = pad_axes(xp, x, pads, "constant")
     return weight_grad_taps(xp, xpad, gy, g, info.kind == "int")

@@ -86,8 +86,14 @@ def pad_axes(
         axis = first_axis + offset
         n = x.shape[axis]
         if lo < 0 or hi < 0:  # crop first, then pad what remains positive
+            start, stop = max(-lo, 0), n - max(-hi, 0)
+            if stop <= start:  # every sample is cropped away: padding alone remains
+                shape = list(x.shape)
+                shape[axis] = n + lo + hi
+                x = xp.full(tuple(shape), fill, dtype=x.dtype, device=device_of(x))
+                continue
             sl = [slice(None)] * x.ndim
-            sl[axis] = slice(max(-lo, 0), n - max(-hi, 0))
+            sl[axis] = slice(start, stop)
             x = x[tuple(sl)]
             n = x.shape[axis]
             lo, hi = max(lo, 0), max(hi, 0)

@@ -38,7 +38,7 @@ STRATEGIES = DIRECT_STRATEGIES + ("fft", "fft_blocks")
 _MAX_UNROLLED_OPS_JAX = 256
 
 
-def default_workspace_bytes() -> int:
+def default_workspace_bytes(func: str) -> int:
     """The workspace budget: ``$PORTCONV_WORKSPACE_BYTES`` or 4 GiB."""
     raw = os.environ.get(_ENV_BUDGET)
     if raw is None or raw == "":
@@ -47,10 +47,10 @@ def default_workspace_bytes() -> int:
         value = int(raw)
     except ValueError:
         raise ValueError(
-            f"{_ENV_BUDGET}={raw!r} must be a positive integer number of bytes"
+            f"{func}: {_ENV_BUDGET}={raw!r} must be a positive integer number of bytes"
         ) from None
     if value <= 0:
-        raise ValueError(f"{_ENV_BUDGET}={raw!r} must be a positive integer")
+        raise ValueError(f"{func}: {_ENV_BUDGET}={raw!r} must be a positive integer")
     return value
 
 

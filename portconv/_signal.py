@@ -265,7 +265,8 @@ def _boundary(func: str, boundary: Any, fillvalue: Any, a: Any, xp: Any) -> tupl
     _check_choice(func, "boundary", boundary, _BOUNDARIES)
     if isinstance(fillvalue, bool) or not isinstance(fillvalue, numbers.Number):
         raise TypeError(
-            f"{func}: fillvalue must be a Python number, got {type(fillvalue).__name__}"
+            f"{func}: fillvalue must be a Python number, got {fillvalue!r} "
+            f"({type(fillvalue).__name__})"
         )
     if xp.isdtype(a.dtype, "integral"):
         if not isinstance(fillvalue, numbers.Integral):

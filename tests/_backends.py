@@ -30,6 +30,7 @@ class Backend:
     jit: bool = False  # wrap every public call in jax.jit
     lazy: bool = False  # results are lazy (dask): compute before comparing
     has_float64: bool = True
+    device: Any = None  # where inputs are placed; results must be there too
 
     def dtype(self, name: str) -> Any:
         return getattr(self.xp, name)
@@ -56,7 +57,9 @@ def _strict(device_name: str | None) -> Callable[[], Backend]:
             return np.asarray(a.to_device(cpu))
 
         name = "array_api_strict" + (f"-{device_name}" if device_name else "")
-        return Backend(name, xs, lambda a: xs.asarray(np.array(a), device=dev), to_numpy)
+        return Backend(
+            name, xs, lambda a: xs.asarray(np.array(a), device=dev), to_numpy, device=dev
+        )
 
     return make
 
@@ -84,6 +87,7 @@ def _jax(platform: str) -> Callable[[], Backend]:
             lambda a: np.asarray(a),
             jit=True,
             has_float64=x64,
+            device=dev,
         )
 
     return make
@@ -105,6 +109,7 @@ def _torch(device: str) -> Callable[[], Backend]:
             xp,
             lambda a: torch.asarray(np.array(a), device=device),
             lambda a: a.detach().cpu().resolve_conj().numpy(),
+            device=torch.device(device),
         )
 
     return make

@@ -4,6 +4,7 @@ and the one assertion that checks namespace, shape, dtype, device and values."""
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import array_api_compat
@@ -14,6 +15,15 @@ import portconv
 from ._backends import Backend
 
 ARRAY_PARAMS = ("in1", "in2", "input", "weight", "bias", "grad_output")
+
+
+def n_examples(n: int) -> int:
+    """Hypothesis examples for a property: ``n`` times ``$PORTCONV_EXAMPLE_SCALE``.
+
+    CI runs the full counts; the second JAX run (x64 disabled) scales down.
+    """
+    scale = float(os.environ.get("PORTCONV_EXAMPLE_SCALE", "1"))
+    return max(10, int(n * scale))
 
 
 class PublicAPI:
@@ -108,6 +118,10 @@ def assert_close(
     assert actual.dtype == dtype, (actual.dtype, dtype)
     if device_of is not None:
         assert array_api_compat.device(actual) == array_api_compat.device(device_of)
+    elif backend.device is not None:
+        assert array_api_compat.device(actual) == backend.device, (
+            f"result on {array_api_compat.device(actual)}, inputs on {backend.device}"
+        )
     got = backend.to_numpy(actual)
     if bound == 0.0:
         np.testing.assert_array_equal(got, expected)

@@ -24,12 +24,10 @@ def conv_reference(x, w, bias, stride, pads, dilation, groups, padding_mode="zer
     """``x`` (N, C, *S), ``w`` (O, C/G, *K), ``pads`` one (low, high) per dim."""
     nsp = w.ndim - 2
     xp_ = np.pad(x, [(0, 0), (0, 0)] + [tuple(p) for p in pads], mode=NP_PAD_MODES[padding_mode])
-    n, c = x.shape[:2]
+    n = x.shape[0]
     o, cg = w.shape[:2]
     k = w.shape[2:]
-    out = [
-        (xp_.shape[2 + i] - dilation[i] * (k[i] - 1) - 1) // stride[i] + 1 for i in range(nsp)
-    ]
+    out = [(xp_.shape[2 + i] - dilation[i] * (k[i] - 1) - 1) // stride[i] + 1 for i in range(nsp)]
     xg = xp_.reshape((n, groups, cg) + xp_.shape[2:])
     wg = w.reshape((groups, o // groups, cg) + k)
     y = np.zeros((n, groups, o // groups, *out), dtype=np.result_type(x, w))

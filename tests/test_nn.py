@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ._helpers import assert_close, default_int, xp_dtype
+from ._helpers import assert_close, default_int, n_examples, xp_dtype
 from ._reference import conv_reference
 
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -78,10 +78,22 @@ def conv_cases(draw, torch_only: bool):
     method = draw(st.sampled_from(["auto", "direct", "fft"]))
     seed = draw(st.integers(0, 2**31 - 1))
     return dict(
-        nsp=nsp, groups=groups, cin=groups * cg, cout=groups * cog, n=n, kernel=kernel,
-        stride=stride, dilation=dilation, spatial=spatial, padding=padding,
-        padding_mode=padding_mode, bias=bias, channels_last=channels_last,
-        unbatched=unbatched, method=method, seed=seed,
+        nsp=nsp,
+        groups=groups,
+        cin=groups * cg,
+        cout=groups * cog,
+        n=n,
+        kernel=kernel,
+        stride=stride,
+        dilation=dilation,
+        spatial=spatial,
+        padding=padding,
+        padding_mode=padding_mode,
+        bias=bias,
+        channels_last=channels_last,
+        unbatched=unbatched,
+        method=method,
+        seed=seed,
     )
 
 
@@ -89,8 +101,15 @@ def _torch_conv(case, x, w, b):
     pm = case["padding_mode"]
     conv = TORCH_CONV[case["nsp"]]
     if pm == "zeros":
-        return conv(_t(x), _t(w), None if b is None else _t(b), case["stride"],
-                    case["padding"], case["dilation"], case["groups"]).numpy()
+        return conv(
+            _t(x),
+            _t(w),
+            None if b is None else _t(b),
+            case["stride"],
+            case["padding"],
+            case["dilation"],
+            case["groups"],
+        ).numpy()
     padding = case["padding"]
     nsp = case["nsp"]
     if padding == "same":
@@ -104,17 +123,20 @@ def _torch_conv(case, x, w, b):
         pairs = [(p, p) for p in padding]
     flat = tuple(v for lo_hi in reversed(pairs) for v in lo_hi)
     xt = F.pad(_t(x), flat, mode=pm) if any(flat) else _t(x)
-    return conv(xt, _t(w), None if b is None else _t(b), case["stride"], 0,
-                case["dilation"], case["groups"]).numpy()
+    return conv(
+        xt, _t(w), None if b is None else _t(b), case["stride"], 0, case["dilation"], case["groups"]
+    ).numpy()
 
 
-@settings(max_examples=1000)
+@settings(max_examples=n_examples(1000))
 @given(case=conv_cases(torch_only=True))
 def test_conv_matches_torch(backend, pc, case):
     rng = np.random.default_rng(case["seed"])
     fdt = _float(backend)
     x = rng.standard_normal((case["n"], case["cin"]) + case["spatial"]).astype(fdt)
-    w = rng.standard_normal((case["cout"], case["cin"] // case["groups"]) + case["kernel"]).astype(fdt)
+    w = rng.standard_normal((case["cout"], case["cin"] // case["groups"]) + case["kernel"]).astype(
+        fdt
+    )
     b = rng.standard_normal(case["cout"]).astype(fdt) if case["bias"] else None
     expected = _torch_conv(case, x, w, b)
     xin = x
@@ -126,7 +148,13 @@ def test_conv_matches_torch(backend, pc, case):
     if case["unbatched"]:
         xin, expected_user = xin[0], expected_user[0]
     got = pc.conv(
-        xin, w, b, case["stride"], case["padding"], case["dilation"], case["groups"],
+        xin,
+        w,
+        b,
+        case["stride"],
+        case["padding"],
+        case["dilation"],
+        case["groups"],
         padding_mode=case["padding_mode"],
         data_format="channels_last" if case["channels_last"] else "channels_first",
         method=case["method"],
@@ -148,15 +176,22 @@ def beyond_torch_cases(draw):
     )
     kind = draw(st.sampled_from(["pairs", "same"]))
     if kind == "pairs":
-        padding = tuple(
-            (draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in range(nsp)
-        )
+        padding = tuple((draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in range(nsp))
     else:
         padding = "same"
     padding_mode = draw(st.sampled_from(["zeros", "symmetric", "reflect", "circular", "replicate"]))
     seed = draw(st.integers(0, 2**31 - 1))
-    return dict(nsp=nsp, groups=groups, kernel=kernel, stride=stride, dilation=dilation,
-                spatial=spatial, padding=padding, padding_mode=padding_mode, seed=seed)
+    return dict(
+        nsp=nsp,
+        groups=groups,
+        kernel=kernel,
+        stride=stride,
+        dilation=dilation,
+        spatial=spatial,
+        padding=padding,
+        padding_mode=padding_mode,
+        seed=seed,
+    )
 
 
 def _same_pairs(spatial, kernel, stride, dilation):
@@ -168,7 +203,7 @@ def _same_pairs(spatial, kernel, stride, dilation):
     return pairs
 
 
-@settings(max_examples=150)
+@settings(max_examples=n_examples(150))
 @given(case=beyond_torch_cases())
 def test_conv_beyond_torch(backend, pc, case):
     """Asymmetric pairs, 'same' with stride, 4 spatial dims, symmetric mode."""
@@ -179,18 +214,37 @@ def test_conv_beyond_torch(backend, pc, case):
     w = rng.standard_normal((2 * g, 2) + case["kernel"]).astype(fdt)
     pairs = (
         _same_pairs(case["spatial"], case["kernel"], case["stride"], case["dilation"])
-        if case["padding"] == "same" else list(case["padding"])
+        if case["padding"] == "same"
+        else list(case["padding"])
     )
     if case["padding_mode"] == "reflect" and any(
         max(p) >= n for p, n in zip(pairs, case["spatial"])
     ):
         case["padding_mode"] = "symmetric"  # np.pad's reflect differs for wide pads
-    expected = conv_reference(x.astype(np.float64), w.astype(np.float64), None, case["stride"],
-                              pairs, case["dilation"], g, case["padding_mode"])
+    expected = conv_reference(
+        x.astype(np.float64),
+        w.astype(np.float64),
+        None,
+        case["stride"],
+        pairs,
+        case["dilation"],
+        g,
+        case["padding_mode"],
+    )
     if case["padding"] == "same":
-        assert expected.shape[2:] == tuple(-(-n // s) for n, s in zip(case["spatial"], case["stride"]))
-    got = pc.conv(x, w, None, case["stride"], case["padding"], case["dilation"], g,
-                  padding_mode=case["padding_mode"])
+        assert expected.shape[2:] == tuple(
+            -(-n // s) for n, s in zip(case["spatial"], case["stride"])
+        )
+    got = pc.conv(
+        x,
+        w,
+        None,
+        case["stride"],
+        case["padding"],
+        case["dilation"],
+        g,
+        padding_mode=case["padding_mode"],
+    )
     assert_close(backend, got, expected, dtype=xp_dtype(backend, fdt), bound=conv_bound(x, w, fdt))
 
 
@@ -207,16 +261,22 @@ def test_conv_same_stride_matches_lax(backend, pc):
             lax.conv_general_dilated(x, w, (2, 3), "SAME", rhs_dilation=(1, 1))
         ).astype(np.float64)
     got = pc.conv(x, w, None, (2, 3), "same")
-    assert_close(backend, got, expected, dtype=xp_dtype(backend, np.float32),
-                 bound=conv_bound(x, w, np.float32))
+    assert_close(
+        backend,
+        got,
+        expected,
+        dtype=xp_dtype(backend, np.float32),
+        bound=conv_bound(x, w, np.float32),
+    )
 
 
 def test_conv_integers_exact(backend, pc):
     rng = np.random.default_rng(1)
     x = rng.integers(-128, 128, size=(2, 4, 7, 6)).astype(np.int8)
     w = rng.integers(-128, 128, size=(6, 2, 3, 3)).astype(np.int8)
-    expected = conv_reference(x.astype(np.int64), w.astype(np.int64), None, (2, 1),
-                              [(1, 1), (0, 2)], (1, 2), 2)
+    expected = conv_reference(
+        x.astype(np.int64), w.astype(np.int64), None, (2, 1), [(1, 1), (0, 2)], (1, 2), 2
+    )
     got = pc.conv(x, w, None, (2, 1), ((1, 1), (0, 2)), (1, 2), 2)
     assert_close(backend, got, expected, dtype=default_int(backend), bound=0.0)
 
@@ -240,17 +300,24 @@ def transpose_cases(draw):
     dilation = tuple(draw(st.lists(st.integers(1, 2), min_size=nsp, max_size=nsp)))
     spatial = tuple(draw(st.lists(st.integers(1, 5), min_size=nsp, max_size=nsp)))
     padding = tuple(draw(st.integers(0, 2)) for _ in range(nsp))
-    output_padding = tuple(
-        draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation)
-    )
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
     bias = draw(st.booleans())
     seed = draw(st.integers(0, 2**31 - 1))
-    return dict(nsp=nsp, groups=groups, kernel=kernel, stride=stride, dilation=dilation,
-                spatial=spatial, padding=padding, output_padding=output_padding, bias=bias,
-                seed=seed)
+    return dict(
+        nsp=nsp,
+        groups=groups,
+        kernel=kernel,
+        stride=stride,
+        dilation=dilation,
+        spatial=spatial,
+        padding=padding,
+        output_padding=output_padding,
+        bias=bias,
+        seed=seed,
+    )
 
 
-@settings(max_examples=200)
+@settings(max_examples=n_examples(200))
 @given(case=transpose_cases())
 def test_conv_transpose_matches_torch(backend, pc, case):
     rng = np.random.default_rng(case["seed"])
@@ -262,24 +329,46 @@ def test_conv_transpose_matches_torch(backend, pc, case):
     b = rng.standard_normal(cout).astype(fdt) if case["bias"] else None
     out = [
         (n - 1) * s - 2 * p + d * (k - 1) + op + 1
-        for n, s, p, d, k, op in zip(case["spatial"], case["stride"], case["padding"],
-                                     case["dilation"], case["kernel"], case["output_padding"])
+        for n, s, p, d, k, op in zip(
+            case["spatial"],
+            case["stride"],
+            case["padding"],
+            case["dilation"],
+            case["kernel"],
+            case["output_padding"],
+        )
     ]
     if min(out) < 1:
         with pytest.raises(ValueError, match="conv_transpose: the computed output size"):
-            pc.conv_transpose(x, w, b, case["stride"], case["padding"], case["output_padding"],
-                              g, case["dilation"])
+            pc.conv_transpose(
+                x,
+                w,
+                b,
+                case["stride"],
+                case["padding"],
+                case["output_padding"],
+                g,
+                case["dilation"],
+            )
         return
     expected = TORCH_CONVT[case["nsp"]](
-        _t(x), _t(w), None if b is None else _t(b), case["stride"], case["padding"],
-        case["output_padding"], g, case["dilation"]).numpy()
-    got = pc.conv_transpose(x, w, b, case["stride"], case["padding"], case["output_padding"], g,
-                            case["dilation"])
+        _t(x),
+        _t(w),
+        None if b is None else _t(b),
+        case["stride"],
+        case["padding"],
+        case["output_padding"],
+        g,
+        case["dilation"],
+    ).numpy()
+    got = pc.conv_transpose(
+        x, w, b, case["stride"], case["padding"], case["output_padding"], g, case["dilation"]
+    )
     bound = conv_bound(x, np.swapaxes(w, 0, 1), fdt) * 2 + (0 if b is None else 1e-5)
     assert_close(backend, got, expected, dtype=xp_dtype(backend, fdt), bound=bound)
 
 
-@settings(max_examples=200)
+@settings(max_examples=n_examples(200))
 @given(case=conv_cases(torch_only=True))
 def test_gradients_match_torch_autograd(backend, pc, case):
     if case["padding_mode"] != "zeros" or case["n"] == 0:
@@ -288,18 +377,34 @@ def test_gradients_match_torch_autograd(backend, pc, case):
     rng = np.random.default_rng(case["seed"])
     fdt = _float(backend)
     x = rng.standard_normal((case["n"], case["cin"]) + case["spatial"]).astype(fdt)
-    w = rng.standard_normal((case["cout"], case["cin"] // case["groups"]) + case["kernel"]).astype(fdt)
+    w = rng.standard_normal((case["cout"], case["cin"] // case["groups"]) + case["kernel"]).astype(
+        fdt
+    )
     xt, wt = _t(x).requires_grad_(), _t(w).requires_grad_()
-    y = TORCH_CONV[case["nsp"]](xt, wt, None, case["stride"], case["padding"],
-                                case["dilation"], case["groups"])
+    y = TORCH_CONV[case["nsp"]](
+        xt, wt, None, case["stride"], case["padding"], case["dilation"], case["groups"]
+    )
     gy = rng.standard_normal(tuple(y.shape)).astype(fdt)
     y.backward(_t(gy))
     args = (case["stride"], case["padding"], case["dilation"], case["groups"])
     gx = pc.conv_input_grad(x.shape, w, gy, *args)
     gw = pc.conv_weight_grad(x, w.shape, gy, *args)
-    assert_close(backend, gx, xt.grad.numpy(), dtype=xp_dtype(backend, fdt),
-                 bound=conv_bound(gy, np.swapaxes(w, 0, 1), fdt) * 4)
-    wbound = 16 * np.finfo(fdt).eps * math.sqrt(gy.size) * np.abs(gy).max() * np.abs(x).max() * gy[0, 0].size * max(case["n"], 1)
+    assert_close(
+        backend,
+        gx,
+        xt.grad.numpy(),
+        dtype=xp_dtype(backend, fdt),
+        bound=conv_bound(gy, np.swapaxes(w, 0, 1), fdt) * 4,
+    )
+    wbound = (
+        16
+        * np.finfo(fdt).eps
+        * math.sqrt(gy.size)
+        * np.abs(gy).max()
+        * np.abs(x).max()
+        * gy[0, 0].size
+        * max(case["n"], 1)
+    )
     assert_close(backend, gw, wt.grad.numpy(), dtype=xp_dtype(backend, fdt), bound=wbound)
 
 

@@ -8,7 +8,7 @@ import scipy.signal as ss
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ._helpers import assert_close, default_int, error_bound, xp_dtype
+from ._helpers import assert_close, default_int, error_bound, n_examples, xp_dtype
 
 FUNCS = {
     "correlate": ss.correlate,
@@ -74,7 +74,7 @@ def signal_cases(draw):
     return name, s1, s2, mode, dtype, method, boundary, fill, seed
 
 
-@settings(max_examples=520)
+@settings(max_examples=n_examples(520))
 @given(case=signal_cases())
 def test_matches_scipy(backend, pc, case):
     name, s1, s2, mode, dtype, method, boundary, fill, seed = case

@@ -1,0 +1,301 @@
+"""The planner (``portconv._plan``) without any array: sizes, budgets, tiling.
+
+Everything here is plain Python on shapes, so it runs without a backend
+fixture, and the sizes can be far larger than any machine's memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import subprocess
+import sys
+
+import pytest
+
+from portconv import _plan
+from portconv._plan import (
+    DtypeInfo,
+    Geometry,
+    conv_out_size,
+    default_workspace_bytes,
+    fast_len,
+    plan_correlation,
+    same_pads,
+)
+
+F64 = DtypeInfo("real", 8)
+MEGAPIXEL_SIDE = 10**6
+
+
+def geometry(
+    batch=1,
+    c_in=1,
+    c_out=1,
+    groups=1,
+    spatial=(8, 8),
+    kernel=(3, 3),
+    stride=None,
+    dilation=None,
+    pads=None,
+) -> Geometry:
+    n = len(kernel)
+    return Geometry(
+        batch,
+        c_in,
+        c_out,
+        groups,
+        tuple(spatial),
+        tuple(kernel),
+        tuple(stride or (1,) * n),
+        tuple(dilation or (1,) * n),
+        tuple(pads or ((0, 0),) * n),
+    )
+
+
+def plan(g: Geometry, budget: int, method: str = "auto", dtype: DtypeInfo = F64) -> _plan.Plan:
+    return plan_correlation(g, method, dtype, "cpu", True, False, budget, "conv")
+
+
+def _needs(msg: str) -> int:
+    m = re.search(r"needs ([\d,]+) bytes", msg)
+    assert m, msg
+    return int(m.group(1).replace(",", ""))
+
+
+# ----------------------------------------------------------------------------
+# output sizes
+
+
+def test_conv_out_size_counts_window_positions():
+    """Exhaustively: the number of strided positions where the dilated kernel fits."""
+    for n, k, s, d, lo, hi in itertools.product(
+        range(1, 9), range(1, 5), range(1, 4), range(1, 4), range(3), range(3)
+    ):
+        padded = n + lo + hi
+        span = d * (k - 1) + 1
+        count = sum(1 for p in range(padded) if p % s == 0 and p + span <= padded)
+        got = conv_out_size(n, k, s, d, lo, hi)
+        if count:
+            assert got == count, (n, k, s, d, lo, hi)
+        else:
+            assert got <= 0, (n, k, s, d, lo, hi)  # the callers' ValueError
+
+
+def test_output_size_of_a_terapixel_image_is_exact():
+    side = MEGAPIXEL_SIDE
+    g = geometry(spatial=(side, side), kernel=(3, 3))
+    assert g.out_spatial == (side - 2, side - 2)
+    assert g.out_positions == (side - 2) ** 2 == 999_996_000_004
+    assert g.macs == 9 * (side - 2) ** 2
+    assert all(type(v) is int for v in (*g.out_spatial, g.out_positions, g.macs))
+    strided = geometry(spatial=(side, side), kernel=(3, 3), stride=(2, 2), pads=((1, 1),) * 2)
+    assert strided.out_spatial == (side // 2, side // 2)
+
+
+def test_no_overflow_beyond_int64():
+    side = MEGAPIXEL_SIDE
+    g = geometry(
+        batch=10**4,
+        c_in=10**4,
+        c_out=10**4,
+        spatial=(side, side),
+        kernel=(3, 3),
+        pads=((1, 1),) * 2,
+    )
+    expected = 10**4 * side * side * 10**4 * 10**4 * 9
+    assert g.macs == expected > 2**63
+    assert g.out_positions == 10**4 * side**2
+    assert g.padded_spatial == (side + 2, side + 2)
+
+
+def test_geometry_is_hashable_and_frozen():
+    g = geometry(c_in=6, c_out=4, groups=2, kernel=(3, 2))
+    assert hash(g) == hash(geometry(c_in=6, c_out=4, groups=2, kernel=(3, 2)))
+    assert (g.group_in, g.group_out, g.taps, g.ndim) == (3, 2, 6, 2)
+    with pytest.raises(AttributeError):
+        g.batch = 2  # type: ignore[misc]
+
+
+# ----------------------------------------------------------------------------
+# budgets
+
+
+def test_terapixel_problem_refused_from_shapes_alone():
+    side = MEGAPIXEL_SIDE
+    g = geometry(spatial=(side, side), kernel=(3, 3))
+    out_bytes = (side - 2) ** 2 * 8
+    with pytest.raises(MemoryError) as info:
+        plan(g, default_workspace_bytes("plan"))
+    msg = str(info.value)
+    assert msg.startswith("conv: ")
+    assert f"output alone {out_bytes:,} bytes" in msg
+    assert "budget is 4,294,967,296 bytes" in msg
+    assert _needs(msg) >= out_bytes
+    assert "workspace_bytes" in msg and "PORTCONV_WORKSPACE_BYTES" in msg
+
+
+@pytest.mark.parametrize("method", ["auto", "direct", "fft"])
+@pytest.mark.parametrize(
+    "g",
+    [
+        geometry(spatial=(64, 64), kernel=(5, 5)),
+        geometry(batch=4, c_in=6, c_out=4, groups=2, spatial=(20, 17), kernel=(3, 2)),
+        geometry(batch=8, c_in=3, c_out=5, spatial=(300,), kernel=(7,), stride=(2,)),
+        geometry(batch=16, c_in=8, c_out=8, spatial=(12, 12), kernel=(3, 3), pads=((1, 1),) * 2),
+    ],
+    ids=["2d", "grouped", "1d-strided", "batched"],
+)
+def test_reported_need_is_enough(g, method):
+    """The refused budget names a need; exactly that budget is then accepted."""
+    with pytest.raises(MemoryError) as info:
+        plan(g, 1000, method)
+    msg = str(info.value)
+    assert "budget is 1,000 bytes" in msg
+    assert f"output alone {g.out_positions * g.out_channels * 8:,} bytes" in msg
+    need = _needs(msg)
+    assert need >= g.out_positions * g.out_channels * 8
+    p = plan(g, need, method)
+    assert p.workspace_bytes <= need
+    with pytest.raises(MemoryError):
+        plan(g, need - 1, method)
+    if method == "fft":
+        assert p.strategy.startswith("fft")
+    if method == "direct":
+        assert not p.strategy.startswith("fft")
+
+
+def test_every_plan_fits_its_budget():
+    g = geometry(batch=6, c_in=4, c_out=6, groups=2, spatial=(24, 24), kernel=(3, 3))
+    for method in ("auto", "direct", "fft"):
+        need = _needs_at(g, 1, method)
+        for budget in (need, need + 1, 2 * need, 5 * need, 50 * need, 2**40):
+            p = plan(g, budget, method)
+            assert p.workspace_bytes <= budget, (budget, method, p)
+            assert p.output_bytes == g.out_positions * g.out_channels * 8
+
+
+def _needs_at(g: Geometry, budget: int, method: str = "auto") -> int:
+    with pytest.raises(MemoryError) as info:
+        plan(g, budget, method)
+    return _needs(str(info.value))
+
+
+def test_im2col_tiles_the_batch_under_a_medium_budget():
+    # dense channels (no depthwise path), direct method: the matmul strategies
+    g = geometry(batch=64, c_in=16, c_out=16, spatial=(16, 16), kernel=(3, 3), pads=((1, 1),) * 2)
+    roomy = plan(g, 2**40, "direct")
+    assert roomy.batch_tile == g.batch
+    leanest = _needs_at(g, 1, "direct")  # im2col with one sample per tile
+    medium = plan(g, leanest + leanest // 10, "direct")
+    assert medium.strategy == "im2col"
+    assert 1 <= medium.batch_tile < g.batch
+    assert medium.workspace_bytes <= leanest + leanest // 10
+    assert plan(g, leanest, "direct").batch_tile == 1
+    # among im2col plans, more budget never gives smaller tiles
+    plans = [plan(g, leanest * f // 10, "direct") for f in range(10, 40)]
+    tiles = [p.batch_tile for p in plans if p.strategy == "im2col"]
+    assert tiles == sorted(tiles)
+
+
+def test_plans_are_cached_pure_functions():
+    g = geometry(batch=2, c_in=3, c_out=4, spatial=(30, 30), kernel=(5, 5))
+    a = plan(g, 2**30)
+    b = plan(geometry(batch=2, c_in=3, c_out=4, spatial=(30, 30), kernel=(5, 5)), 2**30)
+    assert a is b  # lru_cache: equal static inputs, one plan
+    assert a.geometry == g
+
+
+def test_planning_imports_no_array_library():
+    code = (
+        "import sys\n"
+        "from portconv._plan import DtypeInfo, Geometry, plan_correlation\n"
+        "g = Geometry(1, 1, 1, 1, (10**6, 10**6), (3, 3), (1, 1), (1, 1), ((0, 0), (0, 0)))\n"
+        "try:\n"
+        "    plan_correlation(g, 'auto', DtypeInfo('real', 8), 'cpu', True, False, 2**32, 'f')\n"
+        "except MemoryError:\n"
+        "    pass\n"
+        "libs = [m for m in ('numpy', 'jax', 'torch', 'cupy', 'dask') if m in sys.modules]\n"
+        "print(','.join(libs))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "", f"planning imported {out.stdout.strip()}"
+
+
+# ----------------------------------------------------------------------------
+# the environment budget
+
+
+def test_default_budget_and_environment(monkeypatch):
+    monkeypatch.delenv("PORTCONV_WORKSPACE_BYTES", raising=False)
+    assert default_workspace_bytes("plan") == 4 * 2**30
+    monkeypatch.setenv("PORTCONV_WORKSPACE_BYTES", "")
+    assert default_workspace_bytes("plan") == 4 * 2**30
+    monkeypatch.setenv("PORTCONV_WORKSPACE_BYTES", "123456789")
+    assert default_workspace_bytes("plan") == 123_456_789
+    for bad in ("abc", "0", "-1", "2.5"):
+        monkeypatch.setenv("PORTCONV_WORKSPACE_BYTES", bad)
+        with pytest.raises(ValueError, match=r"PORTCONV_WORKSPACE_BYTES='" + re.escape(bad)):
+            default_workspace_bytes("plan")
+
+
+# ----------------------------------------------------------------------------
+# FFT lengths and 'same' padding
+
+
+def _smooth7(limit: int) -> list[int]:
+    out = []
+    for a in range(int(math.log2(limit)) + 2):
+        for b in range(int(math.log(limit, 3)) + 2):
+            for c in range(int(math.log(limit, 5)) + 2):
+                for d in range(int(math.log(limit, 7)) + 2):
+                    v = 2**a * 3**b * 5**c * 7**d
+                    if v <= limit:
+                        out.append(v)
+    return sorted(out)
+
+
+def _is_smooth7(n: int) -> bool:
+    for p in (2, 3, 5, 7):
+        while n % p == 0:
+            n //= p
+    return n == 1
+
+
+def test_fast_len_is_the_next_7_smooth_number():
+    smooth = _smooth7(5000)
+    for n in range(1, 4097):
+        expected = next(v for v in smooth if v >= n)
+        assert fast_len(n) == expected, n
+
+
+@pytest.mark.parametrize("n", [10**6 + 1, 2**20 + 1, 3 * 7**6 + 1, 999_983, 10**9 + 7])
+def test_fast_len_large(n):
+    m = fast_len(n)
+    assert m >= n and _is_smooth7(m)
+    assert m < 2 * n  # a power of two is always within a factor 2
+    # minimal: nothing 7-smooth in between
+    assert not any(_is_smooth7(v) for v in range(n, m))
+
+
+def test_same_pads_gives_ceil_n_over_stride():
+    for n, k, s, d in itertools.product(range(1, 13), range(1, 6), range(1, 5), range(1, 4)):
+        lo, hi = same_pads(n, k, s, d)
+        assert 0 <= lo <= hi <= lo + 1, (n, k, s, d, lo, hi)
+        assert conv_out_size(n, k, s, d, lo, hi) == -(-n // s), (n, k, s, d)
+
+
+def test_same_pads_stride_one_is_torch_split():
+    # torch: total = dilation * (k - 1), left = total // 2, right = total - left
+    for n, k, d in itertools.product(range(1, 10), range(1, 8), range(1, 4)):
+        total = d * (k - 1)
+        assert same_pads(n, k, 1, d) == (total // 2, total - total // 2), (n, k, d)
+
+
+def test_same_pads_on_a_terapixel_axis():
+    side = MEGAPIXEL_SIDE
+    lo, hi = same_pads(side, 7, 3, 2)
+    assert conv_out_size(side, 7, 3, 2, lo, hi) == -(-side // 3)
