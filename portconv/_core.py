@@ -74,7 +74,7 @@ def correlate_nd(
     g = plan.geometry
     x, w = _compat.batch_chunks_only(x), _compat.batch_chunks_only(w)
     x, w = _compat.c_contiguous(xp, x), _compat.c_contiguous(xp, w)
-    xpad = pad_axes(xp, x, g.pads, pad_mode, fill)
+    xpad = _compat.batch_chunks_only(pad_axes(xp, x, g.pads, pad_mode, fill))
     if not plan.strategy.startswith("fft"):
         return run_direct(xp, xpad, w, plan)
     if xp.isdtype(x.dtype, "integral"):

@@ -761,5 +761,5 @@ def conv_weight_grad(
         )
     x, gy = batch_chunks_only(x), batch_chunks_only(gy)
     x, gy = c_contiguous(xp, x), c_contiguous(xp, gy)
-    xpad = pad_axes(xp, x, pads, "constant")
+    xpad = batch_chunks_only(pad_axes(xp, x, pads, "constant"))
     return weight_grad_taps(xp, xpad, gy, g, info.kind == "int")
