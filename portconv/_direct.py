@@ -58,35 +58,47 @@ def _elementwise(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
     return reshape(xp, acc, (n, g.out_channels) + g.out_spatial)
 
 
+def _taps_leading(xp: Any, w: Any, g: Geometry, keep: int) -> Any:
+    """Weights with the kernel taps first: ``(T, G, Cog, Cg * k_last**keep)``.
+
+    The reshape after the permutation copies, so every ``[i]`` is one
+    contiguous block: NumPy's ``matmul`` leaves BLAS for strided operands.
+    """
+    nsp, lead = g.ndim, g.ndim - keep
+    perm = tuple(range(2, 2 + lead)) + (0, 1) + tuple(range(2 + lead, 2 + nsp))
+    wt = xp.permute_dims(w, perm)  # (*K_head, C_out, Cg, *K_tail)
+    taps = math.prod(g.kernel[:lead])
+    tail = math.prod(g.kernel[lead:])
+    return reshape(xp, wt, (taps, g.groups, g.group_out, g.group_in * tail))
+
+
 def _shift(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
-    n, groups, cg, cog = x.shape[0], g.groups, g.group_in, g.group_out
+    n, groups, cg = x.shape[0], g.groups, g.group_in
     p = math.prod(g.out_spatial)
+    w_taps = _taps_leading(xp, w, g, 0)  # (T, G, Cog, Cg), each tap contiguous
     acc = None
-    for tap in _taps(g.kernel):
+    for i, tap in enumerate(_taps(g.kernel)):
         xs = x[(slice(None), slice(None)) + _tap_slices(g, tap)]
         cols = reshape(xp, xs, (n, groups, cg, p))
-        wt = reshape(xp, w[(slice(None), slice(None)) + tap], (groups, cog, cg))
-        acc = _accumulate(acc, xp.matmul(wt, cols))
+        acc = _accumulate(acc, xp.matmul(w_taps[i, ...], cols))
     return reshape(xp, acc, (n, g.out_channels) + g.out_spatial)
 
 
 def _im2col_last(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
     # im2col along the last kernel axis (one matmul of depth Cg*k_last per
     # position of the other kernel axes), shift-and-accumulate over the rest.
-    n, groups, cg, cog = x.shape[0], g.groups, g.group_in, g.group_out
+    n, groups, cg = x.shape[0], g.groups, g.group_in
     p = math.prod(g.out_spatial)
     k_last = g.kernel[-1]
+    w_heads = _taps_leading(xp, w, g, 1)  # (T_head, G, Cog, Cg * k_last)
     acc = None
-    for head in _taps(g.kernel[:-1]):
+    for i, head in enumerate(_taps(g.kernel[:-1])):
         cols = xp.stack(
             [x[(slice(None), slice(None)) + _tap_slices(g, head + (j,))] for j in range(k_last)],
             axis=2,
         )  # (N, C, k_last, *O)
         cols = reshape(xp, cols, (n, groups, cg * k_last, p))
-        wt = reshape(
-            xp, w[(slice(None), slice(None)) + head + (Ellipsis,)], (groups, cog, cg * k_last)
-        )
-        acc = _accumulate(acc, xp.matmul(wt, cols))
+        acc = _accumulate(acc, xp.matmul(w_heads[i, ...], cols))
     return reshape(xp, acc, (n, g.out_channels) + g.out_spatial)
 
 

@@ -56,10 +56,12 @@ def _spectral(xp: Any, x: Any, wflip: Any, shape, groups: int, complex_: bool) -
     else:
         q = math.prod(fshape)
         # contract channels with one batched matmul over frequencies
-        fxq = xp.permute_dims(reshape(xp, fx, (n, groups, cg, q)), (3, 1, 0, 2))  # (Q, G, N, Cg)
-        fwq = xp.permute_dims(
-            reshape(xp, fw, (groups, cog, cg, q)), (3, 0, 2, 1)
-        )  # (Q, G, Cg, Cog)
+        # (merging the permuted leading axes makes NumPy copy into C order,
+        # which keeps its matmul on the BLAS path)
+        fxq = xp.permute_dims(reshape(xp, fx, (n, groups, cg, q)), (3, 1, 0, 2))
+        fxq = reshape(xp, reshape(xp, fxq, (q * groups, n, cg)), (q, groups, n, cg))
+        fwq = xp.permute_dims(reshape(xp, fw, (groups, cog, cg, q)), (3, 0, 2, 1))
+        fwq = reshape(xp, reshape(xp, fwq, (q * groups, cg, cog)), (q, groups, cg, cog))
         fy = xp.permute_dims(xp.matmul(fxq, fwq), (2, 1, 3, 0))  # (N, G, Cog, Q)
     fy = reshape(xp, fy, (n, c_out) + fshape)
     if complex_:

@@ -16,9 +16,9 @@ from ._compat import batch_chunks_only, c_contiguous, device_of, namespace_of, r
 from ._core import correlate_nd, make_plan, resolve_budget
 from ._direct import weight_grad_taps
 from ._dtypes import check_numeric, compute_dtype, dtype_info
-from ._fft import dilate_kernel
 from ._pad import pad_axes
 from ._plan import Geometry
+from ._transpose import input_grad
 
 __all__ = [
     "conv",
@@ -378,37 +378,6 @@ conv2d = _conv_fixed(2)
 conv3d = _conv_fixed(3)
 
 
-def _input_grad(
-    xp, gy, w, in_spatial, stride, dilation, pads, groups, info, budget, func, method="auto"
-):
-    """VJP of the correlation w.r.t. its input, on ``(N, C_out, *O)`` arrays.
-
-    The gradient is the correlation of the stride-dilated ``gy`` with the
-    flipped kernel whose in/out channels are swapped per group, padded so the
-    result has ``in_spatial``.
-    """
-    n, c_out = gy.shape[0], gy.shape[1]
-    cg = w.shape[1]
-    kernel = tuple(w.shape[2:])
-    nsp = len(kernel)
-    # plan (and check the budget) before building the stride-dilated gradient
-    zs = tuple((o - 1) * s + 1 for o, s in zip(gy.shape[2:], stride))
-    gpads = tuple(
-        ((k - 1) * d - lo, nx + lo - length)
-        for k, d, (lo, _), nx, length in zip(kernel, dilation, pads, in_spatial, zs)
-    )
-    g = Geometry(n, c_out, groups * cg, groups, zs, kernel, (1,) * nsp, dilation, gpads)
-    assert g.out_spatial == tuple(in_spatial), (g.out_spatial, in_spatial)
-    plan = make_plan(func, xp, gy, g, method, info, budget)
-    z = dilate_kernel(xp, gy, stride)
-    cog = c_out // groups
-    wt = reshape(xp, w, (groups, cog, cg) + kernel)
-    wt = xp.permute_dims(wt, (0, 2, 1) + tuple(range(3, 3 + nsp)))
-    wt = reshape(xp, wt, (groups * cg, cog) + kernel)
-    wt = xp.flip(wt, axis=tuple(range(2, 2 + nsp)))
-    return correlate_nd(xp, z, wt, plan)
-
-
 def conv_transpose(
     input,
     weight,
@@ -531,7 +500,7 @@ def conv_transpose(
         y = xp.zeros((n, c_out) + out, dtype=dt, device=device_of(input))
     else:
         # the forward conv this is the input gradient of: weight (C_in, C_out/G, *k)
-        y = _input_grad(
+        y = input_grad(
             xp, x, w, out, stride_t, dilation_t, pads, groups, info, budget, func, method
         )
     y = _add_bias(xp, y, bias, c_out, nsp)
@@ -656,7 +625,7 @@ def conv_input_grad(
     if 0 in ncs or 0 in tuple(gy.shape):
         gx = xp.zeros(ncs, dtype=dt, device=device_of(grad_output))
     else:
-        gx = _input_grad(
+        gx = input_grad(
             xp, gy, w, ncs[2:], stride_t, dilation_t, pads, groups, info, budget, func, method
         )
     return layout.from_ncs(xp, gx)

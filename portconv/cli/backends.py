@@ -109,22 +109,20 @@ def _version(module: Any) -> str:
     return str(getattr(module, "__version__", "?"))
 
 
-def _import(name: str, library: str) -> Any:
+def _import(library: str) -> Any:
     try:
         return importlib.import_module(library)
     except ImportError as exc:
-        raise BackendError(
-            f"backend {name!r} was asked for but {library!r} is not installed ({exc})"
-        ) from exc
+        raise BackendError(f"{library} is not installed ({exc})") from exc
 
 
 def _numpy(name: str) -> Backend:
-    np_ = _import(name, "numpy")
+    np_ = _import("numpy")
     return Backend(name, "numpy", _version(np_), "cpu", lambda a, _: np.array(a), np.asarray)
 
 
 def _strict(name: str) -> Backend:
-    xs = _import(name, "array_api_strict")
+    xs = _import("array_api_strict")
     return Backend(
         name,
         "array_api_strict",
@@ -137,7 +135,7 @@ def _strict(name: str) -> Backend:
 
 def _jax(platform: str) -> Callable[[str], Backend]:
     def make(name: str) -> Backend:
-        jax = _import(name, "jax")
+        jax = _import("jax")
         # before any array exists: float64 must be real float64, and float32
         # matmuls must not drop to TF32/bf16 passes on GPUs
         jax.config.update("jax_enable_x64", True)
@@ -145,7 +143,7 @@ def _jax(platform: str) -> Callable[[str], Backend]:
         try:
             dev = jax.devices(platform)[0]
         except RuntimeError as exc:
-            raise BackendError(f"backend {name!r}: jax sees no {platform} device ({exc})") from exc
+            raise BackendError(f"jax sees no {platform} device") from exc
         jnp = importlib.import_module("jax.numpy")
         return Backend(
             name,
@@ -163,12 +161,12 @@ def _jax(platform: str) -> Callable[[str], Backend]:
 
 def _torch(device: str) -> Callable[[str], Backend]:
     def make(name: str) -> Backend:
-        torch = _import(name, "torch")
+        torch = _import("torch")
         label = "cpu"
         finish = _identity
         if device == "cuda":
             if not torch.cuda.is_available():
-                raise BackendError(f"backend {name!r}: torch sees no CUDA device")
+                raise BackendError("torch sees no CUDA device")
             # exact float32 products, as on the CPU
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
@@ -192,13 +190,13 @@ def _torch(device: str) -> Callable[[str], Backend]:
 
 
 def _cupy(name: str) -> Backend:
-    cupy = _import(name, "cupy")
+    cupy = _import("cupy")
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # no driver: CUDARuntimeError, or an ImportError inside
-        raise BackendError(f"backend {name!r}: cupy cannot reach a CUDA device ({exc})") from exc
+        raise BackendError(f"cupy cannot reach a CUDA device ({exc})") from exc
     if count < 1:
-        raise BackendError(f"backend {name!r}: cupy sees no CUDA device")
+        raise BackendError("cupy sees no CUDA device")
 
     def finish(y: Any) -> Any:
         cupy.cuda.get_current_stream().synchronize()
@@ -218,8 +216,8 @@ def _cupy(name: str) -> Backend:
 
 
 def _dask(name: str) -> Backend:
-    dask = _import(name, "dask")
-    da = _import(name, "dask.array")
+    dask = _import("dask")
+    da = _import("dask.array")
 
     def make(a: np.ndarray, small_chunks: bool) -> Any:
         if not small_chunks:
@@ -318,7 +316,11 @@ def resolve(names: Iterable[str] | None) -> list[Backend]:
         return discover()[0]
     seen: dict[str, Backend] = {}
     for name in names:
-        backend = load(name)
+        key = canonical(name)
+        try:
+            backend = load(key)
+        except BackendError as exc:
+            raise BackendError(f"backend {name!r} was asked for, but {exc}") from exc
         seen.setdefault(backend.name, backend)
     return list(seen.values())
 

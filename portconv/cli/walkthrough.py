@@ -108,7 +108,9 @@ def _brute_weight_grad(x, w_shape, gy, stride, pad):
     oh, ow = gy.shape[2:]
     gw = np.zeros(w_shape)
     for o, c, u, v in np.ndindex(*w_shape):
-        taps = xp[:, c, u : u + stride * (oh - 1) + 1 : stride, v : v + stride * (ow - 1) + 1 : stride]
+        taps = xp[
+            :, c, u : u + stride * (oh - 1) + 1 : stride, v : v + stride * (ow - 1) + 1 : stride
+        ]
         gw[o, c, u, v] = np.sum(gy[:, o] * taps)
     return gw
 
@@ -118,7 +120,9 @@ def _brute_input_grad(x_shape, w, gy, stride, pad):
     kh, kw = w.shape[2:]
     gx = np.zeros((n, c, h + 2 * pad, wd + 2 * pad))
     for b_, o, i, j in np.ndindex(*gy.shape):
-        gx[b_, :, i * stride : i * stride + kh, j * stride : j * stride + kw] += gy[b_, o, i, j] * w[o]
+        gx[b_, :, i * stride : i * stride + kh, j * stride : j * stride + kw] += (
+            gy[b_, o, i, j] * w[o]
+        )
     return gx[:, :, pad : pad + h, pad : pad + wd]
 
 
@@ -335,7 +339,9 @@ def format_notes(results: dict[str, list[CheckResult]]) -> str:
         name, row = next(iter(results.items()))
         lines += [f"{r.note} ({name})" for r in row if r.note and r.ok]
     for name, row in results.items():
-        lines += [f"✗ {name}, {r.check}: {r.note or 'deviation beyond bound'}" for r in row if not r.ok]
+        lines += [
+            f"✗ {name}, {r.check}: {r.note or 'deviation beyond bound'}" for r in row if not r.ok
+        ]
     return "\n".join(lines)
 
 
@@ -354,7 +360,10 @@ class BenchCase:
 
 BENCH_CASES = (
     BenchCase(
-        "corr1d", "correlate 1-d 8192 * 31, full", ((8192,), (31,)), lambda a, b: portconv.correlate(a, b)
+        "corr1d",
+        "correlate 1-d 8192 * 31, full",
+        ((8192,), (31,)),
+        lambda a, b: portconv.correlate(a, b),
     ),
     BenchCase(
         "corr1d_long",
@@ -412,7 +421,9 @@ def _native_torch(key: str):
     import torch.nn.functional as F
 
     if key in ("corr1d", "corr1d_long"):
-        return "F.conv1d", lambda a, b: F.conv1d(a[None, None], b[None, None], padding=b.shape[0] - 1)
+        return "F.conv1d", lambda a, b: F.conv1d(
+            a[None, None], b[None, None], padding=b.shape[0] - 1
+        )
     if key == "corr2d":
         return "F.conv2d", lambda a, b: F.conv2d(a[None, None], b[None, None])
     return "F.conv2d", lambda x, w: F.conv2d(x, w, padding=1)
@@ -430,7 +441,12 @@ def _native_cupy(key: str):
     return None
 
 
-_NATIVES = {"numpy": _native_numpy, "jax": _native_jax, "torch": _native_torch, "cupy": _native_cupy}
+_NATIVES = {
+    "numpy": _native_numpy,
+    "jax": _native_jax,
+    "torch": _native_torch,
+    "cupy": _native_cupy,
+}
 
 
 def native_anchor(backend: Backend, key: str) -> tuple[str, Callable[..., Any]] | None:
@@ -446,37 +462,68 @@ def native_anchor(backend: Backend, key: str) -> tuple[str, Callable[..., Any]] 
 
 @dataclasses.dataclass(frozen=True)
 class BenchResult:
-    """Median seconds of portconv and of the native anchor (``None``: no anchor)."""
+    """Median seconds of portconv and of the native anchor.
+
+    ``native`` is ``None`` where the library has no such routine; a time is
+    ``None`` where the call raised, and ``error`` says why.
+    """
 
     backend: str
     case: str
-    portconv_s: float
+    portconv_s: float | None
     native: str | None
     native_s: float | None
+    error: str = ""
 
 
-def median_time(fn: Callable[..., Any], args: Sequence[Any], finish, repeats: int = 5) -> float:
-    """Median wall time of ``finish(fn(*args))`` over ``repeats`` calls, after one warm-up."""
-    finish(fn(*args))  # compiles (jit), fills caches
-    times = []
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def interleaved_medians(
+    fns: Sequence[Callable[..., Any]], args: Sequence[Any], finish, repeats: int = 5
+) -> tuple[list[float | None], str]:
+    """Median wall time of ``finish(fn(*args))`` for each of ``fns``.
+
+    One warm-up call each (jit compilation, caches), then ``repeats`` rounds
+    that call every function once, so that a noisy neighbour on a shared
+    machine slows all of them alike.  A function that raises gets ``None``
+    and the first error is returned as text (a row of the table, not a
+    traceback).
+    """
+    live, error = {}, ""
+    for i, fn in enumerate(fns):
+        try:
+            finish(fn(*args))
+            live[i] = []
+        except Exception as exc:
+            error = error or _error_text(exc)
     for _ in range(repeats):
-        start = time.perf_counter()
-        finish(fn(*args))
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for i in list(live):
+            start = time.perf_counter()
+            try:
+                finish(fns[i](*args))
+            except Exception as exc:
+                error = error or _error_text(exc)
+                del live[i]
+                continue
+            live[i].append(time.perf_counter() - start)
+    medians = [statistics.median(live[i]) if i in live else None for i in range(len(fns))]
+    return medians, error
 
 
 def _bench_one(backend: Backend, case: BenchCase) -> BenchResult:
     rng = np.random.default_rng(_RNG_SEED + 10)
     host = [rng.standard_normal(s).astype(np.float32) for s in case.shapes]
     args = [backend.asarray(a, small_chunks=False) for a in host]
-    ours = median_time(backend.bind(case.run), args, backend.finish)
+    fns = [backend.bind(case.run)]
     anchor = native_anchor(backend, case.key)
+    if anchor is not None:
+        fns.append(anchor[1])
+    times, error = interleaved_medians(fns, args, backend.finish)
     if anchor is None:
-        return BenchResult(backend.name, case.label, ours, None, None)
-    name, fn = anchor
-    theirs = median_time(fn, args, backend.finish)
-    return BenchResult(backend.name, case.label, ours, name, theirs)
+        return BenchResult(backend.name, case.label, times[0], None, None, error)
+    return BenchResult(backend.name, case.label, times[0], anchor[0], times[1], error)
 
 
 def run_bench(
@@ -486,7 +533,7 @@ def run_bench(
     step: int = 0,
     total: int | None = None,
 ) -> list[BenchResult]:
-    """Time every :data:`BENCH_CASES` entry on every backend (median of 5)."""
+    """Time every :data:`BENCH_CASES` entry on every backend (interleaved medians of 5)."""
     total = total if total is not None else len(backends) * len(BENCH_CASES)
     results = []
     for backend in backends:
@@ -498,12 +545,19 @@ def run_bench(
     return results
 
 
+def _ms(seconds: float | None) -> str:
+    return "error" if seconds is None else f"{seconds * 1e3:.3g}"
+
+
 def format_bench(results: Sequence[BenchResult]) -> str:
-    """The timing table: milliseconds and the portconv / native ratio."""
+    """The timing table: milliseconds and the portconv / native ratio, then any errors."""
     header = ["backend", "case", "portconv ms", "native ms", "native", "ratio"]
     rows = []
     for r in results:
-        native_ms = "—" if r.native_s is None else f"{r.native_s * 1e3:.3g}"
-        ratio = "—" if r.native_s is None else f"{r.portconv_s / r.native_s:.2f}"
-        rows.append([r.backend, r.case, f"{r.portconv_s * 1e3:.3g}", native_ms, r.native or "—", ratio])
-    return _table(header, rows)
+        native_ms = "—" if r.native is None else _ms(r.native_s)
+        ratio = "—"
+        if r.portconv_s is not None and r.native_s is not None:
+            ratio = f"{r.portconv_s / r.native_s:.2f}"
+        rows.append([r.backend, r.case, _ms(r.portconv_s), native_ms, r.native or "—", ratio])
+    errors = [f"error: {r.backend}, {r.case}: {r.error}" for r in results if r.error]
+    return "\n".join([_table(header, rows), *errors])

@@ -1,0 +1,121 @@
+"""The input gradient of a correlation (= transposed convolution).
+
+Two formulations on the one correlation core:
+
+* **sub-pixel** (dilation 1): output position ``i = q*stride + r`` only meets
+  the taps ``t = r + stride*m``, so each of the ``prod(stride)`` phases ``r``
+  is a plain stride-1 correlation of ``grad_output`` with the sub-kernel
+  ``w[r::stride]``; the phases are interleaved with ``stack`` + ``reshape``.
+  It does exactly the useful multiply-adds.
+* **zero insertion** (any dilation): ``grad_output`` is dilated by ``stride``
+  with zeros and correlated with the flipped kernel: ``prod(stride)`` times
+  the useful work, used only when a strided axis is also dilated.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from ._compat import device_of, reshape
+from ._core import correlate_nd, make_plan
+from ._fft import dilate_kernel
+from ._plan import Geometry
+
+__all__ = ["input_grad"]
+
+
+def _swap_channels(xp: Any, w: Any, groups: int) -> Any:
+    """``(C_out, Cg, *K)`` -> ``(G*Cg, C_out/G, *K)``, flipped along the kernel axes."""
+    c_out, cg = w.shape[0], w.shape[1]
+    kernel = tuple(w.shape[2:])
+    nsp = len(kernel)
+    wt = reshape(xp, w, (groups, c_out // groups, cg) + kernel)
+    wt = xp.permute_dims(wt, (0, 2, 1) + tuple(range(3, 3 + nsp)))
+    wt = reshape(xp, wt, (groups * cg, c_out // groups) + kernel)
+    return xp.flip(wt, axis=tuple(range(2, 2 + nsp)))
+
+
+def input_grad(xp, gy, w, in_spatial, stride, dilation, pads, groups, info, budget, func, method):
+    """VJP of ``correlate(x, w)`` w.r.t. ``x`` for ``gy`` of shape ``(N, C_out, *O)``.
+
+    Returns ``(N, groups * w.shape[1], *in_spatial)``.  Plans (and checks the
+    budget) before allocating anything of the output's size.
+    """
+    strided = any(s > 1 for s in stride)
+    if strided and all(d == 1 for d in dilation):
+        return _sub_pixel(xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, method)
+    return _zero_insertion(
+        xp, gy, w, in_spatial, stride, dilation, pads, groups, info, budget, func, method
+    )
+
+
+def _zero_insertion(
+    xp, gy, w, in_spatial, stride, dilation, pads, groups, info, budget, func, method
+):
+    n, c_out = gy.shape[0], gy.shape[1]
+    kernel = tuple(w.shape[2:])
+    nsp = len(kernel)
+    zs = tuple((o - 1) * s + 1 for o, s in zip(gy.shape[2:], stride))
+    gpads = tuple(
+        ((k - 1) * d - lo, nx + lo - length)
+        for k, d, (lo, _), nx, length in zip(kernel, dilation, pads, in_spatial, zs)
+    )
+    g = Geometry(n, c_out, groups * w.shape[1], groups, zs, kernel, (1,) * nsp, dilation, gpads)
+    assert g.out_spatial == tuple(in_spatial), (g.out_spatial, in_spatial)
+    plan = make_plan(func, xp, gy, g, method, info, budget)
+    z = dilate_kernel(xp, gy, stride)
+    return correlate_nd(xp, z, _swap_channels(xp, w, groups), plan)
+
+
+def _sub_pixel(xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, method):
+    n, c_out = gy.shape[0], gy.shape[1]
+    c_in = groups * w.shape[1]
+    kernel = tuple(w.shape[2:])
+    nsp = len(kernel)
+    out = tuple(gy.shape[2:])
+    # phase grid: q in [0, Q) per axis covers padded input positions q*s + r
+    q_len = tuple(-(-(nx + lo) // s) for nx, (lo, _), s in zip(in_spatial, pads, stride))
+    phases = {}
+    plans = {}
+    for r in itertools.product(*(range(s) for s in stride)):
+        sub = tuple(len(range(ri, k, s)) for ri, k, s in zip(r, kernel, stride))
+        if 0 in sub:
+            continue
+        ppads = tuple((kr - 1, ql - o) for kr, ql, o in zip(sub, q_len, out))
+        g = Geometry(n, c_out, c_in, groups, out, sub, (1,) * nsp, (1,) * nsp, ppads)
+        plans[r] = make_plan(func, xp, gy, g, method, info, budget)
+    zeros = None
+    for r in itertools.product(*(range(s) for s in stride)):
+        if r not in plans:
+            if zeros is None:
+                zeros = xp.zeros((n, c_in) + q_len, dtype=gy.dtype, device=device_of(gy))
+            phases[r] = zeros
+            continue
+        sl = tuple(slice(ri, None, s) for ri, s in zip(r, stride))
+        wr = w[(slice(None), slice(None)) + sl]
+        phases[r] = correlate_nd(xp, gy, _swap_channels(xp, wr, groups), plans[r])
+    full = _interleave(xp, phases, stride, (n, c_in), q_len)
+    keep = tuple(slice(lo, lo + nx) for (lo, _), nx in zip(pads, in_spatial))
+    return full[(slice(None), slice(None)) + keep]
+
+
+def _interleave(xp, phases, stride, lead, q_len):
+    """``full[..., q*s + r] = phases[r][..., q]`` along every spatial axis."""
+    nsp = len(stride)
+
+    def merge(prefix: tuple[int, ...]) -> Any:
+        axis = len(prefix)
+        if axis == nsp:
+            return phases[prefix]
+        parts = [merge(prefix + (r,)) for r in range(stride[axis])]
+        if len(parts) == 1:
+            return parts[0]
+        # parts share shape (*lead, Q_0..Q_{axis}, s*Q... of later axes)
+        stacked = xp.stack(parts, axis=len(lead) + axis + 1)
+        shape = tuple(stacked.shape)
+        pos = len(lead) + axis
+        new = shape[:pos] + (shape[pos] * shape[pos + 1],) + shape[pos + 2 :]
+        return reshape(xp, stacked, new)
+
+    return merge(())
