@@ -59,8 +59,12 @@ def test_jax_batch_sharded_over_four_devices(backend):
         pytest.skip("the sharding test runs once, with the jax backend")
     env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run(
-        [sys.executable, "-c", _SHARDED_SCRIPT], env=env, capture_output=True, text=True,
-        timeout=600, check=False,
+        [sys.executable, "-c", _SHARDED_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "sharded ok" in proc.stdout
@@ -96,22 +100,28 @@ def test_dask_on_a_distributed_cluster(backend):
     w = rng.standard_normal((3, 2, 5, 5))
     img = rng.standard_normal((40, 33))
     k = rng.standard_normal((6, 7))
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         workers = client.scheduler_info()["workers"]
         assert len(workers) == 2
         xd = da.from_array(x, chunks=(1, 1, 4, 4))  # chunks smaller than the kernel
         y = portconv.conv(xd, da.from_array(w, chunks=2), None, 2, ((1, 2), (0, 3)))
         got = client.compute(y).result()
-        c = portconv.correlate2d(da.from_array(img, chunks=5), da.from_array(k, chunks=3),
-                                 "same", "symm")
+        c = portconv.correlate2d(
+            da.from_array(img, chunks=5), da.from_array(k, chunks=3), "same", "symm"
+        )
         got_c = client.compute(c).result()
     expected = conv_reference(x, w, None, (2, 2), [(1, 2), (0, 3)], (1, 1), 1)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
     import scipy.signal
 
-    np.testing.assert_allclose(got_c, scipy.signal.correlate2d(img, k, "same", "symm"),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        got_c, scipy.signal.correlate2d(img, k, "same", "symm"), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_torch_compile(backend):
@@ -131,7 +141,9 @@ def test_torch_compile(backend):
     with warnings.catch_warnings():
         # Dynamo notes that it traces through lru_cache-wrapped helpers
         # (array_api_compat's and portconv's planner, both pure functions)
-        warnings.filterwarnings("ignore", message="Dynamo detected a call to a `functools.lru_cache`")
+        warnings.filterwarnings(
+            "ignore", message="Dynamo detected a call to a `functools.lru_cache`"
+        )
         got = compiled(x, w)
     np.testing.assert_allclose(
         backend.to_numpy(got), backend.to_numpy(layer(x, w)), rtol=1e-12, atol=1e-12
