@@ -15,6 +15,7 @@ Two formulations on the one correlation core:
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 from ._compat import device_of, reshape
@@ -42,8 +43,12 @@ def input_grad(xp, gy, w, in_spatial, stride, dilation, pads, groups, info, budg
     Returns ``(N, groups * w.shape[1], *in_spatial)``.  Plans (and checks the
     budget) before allocating anything of the output's size.
     """
+    kernel = tuple(w.shape[2:])
     strided = any(s > 1 for s in stride)
-    if strided and all(d == 1 for d in dilation):
+    # phases without taps would only add zeros: sub-pixel pays off when every
+    # phase meets the kernel, and its phase count stays small to unroll
+    phased = all(s <= k for s, k in zip(stride, kernel)) and math.prod(stride) <= 64
+    if strided and phased and all(d == 1 for d in dilation):
         return _sub_pixel(xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, method)
     return _zero_insertion(
         xp, gy, w, in_spatial, stride, dilation, pads, groups, info, budget, func, method
@@ -85,6 +90,15 @@ def _sub_pixel(xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, 
         ppads = tuple((kr - 1, ql - o) for kr, ql, o in zip(sub, q_len, out))
         g = Geometry(n, c_out, c_in, groups, out, sub, (1,) * nsp, (1,) * nsp, ppads)
         plans[r] = make_plan(func, xp, gy, g, method, info, budget)
+    # the phases, their interleaved copy and the cropped result live at once
+    phase_bytes = n * c_in * math.prod(q_len) * info.itemsize
+    need = 3 * phase_bytes * math.prod(stride) // 2 + max(p.workspace_bytes for p in plans.values())
+    if need > budget:
+        raise MemoryError(
+            f"{func}: the transposed convolution needs {need:,} bytes of workspace "
+            f"but the budget is {budget:,} bytes; raise it with workspace_bytes= "
+            f"or $PORTCONV_WORKSPACE_BYTES"
+        )
     zeros = None
     for r in itertools.product(*(range(s) for s in stride)):
         if r not in plans:
