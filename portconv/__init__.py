@@ -9,6 +9,7 @@ from ._nn import (
     conv_transpose,
     conv_weight_grad,
 )
+from ._shapes import output_shape
 from ._signal import choose_method, convolve, convolve2d, correlate, correlate2d
 
 __version__ = "0.1.0"
@@ -27,4 +28,5 @@ __all__ = [
     "convolve2d",
     "correlate",
     "correlate2d",
+    "output_shape",
 ]

@@ -162,3 +162,12 @@ def c_contiguous(xp: Any, x: Any) -> Any:
     if array_api_compat.is_torch_array(x):
         return x if x.is_contiguous() else x.contiguous()
     return x
+
+
+def values_are_cheap(x: Any) -> bool:
+    """Whether reading a value of ``x`` on the host is allowed and cheap enough.
+
+    False for JAX (tracers under ``jit`` have no values; concrete arrays would
+    need a device sync) and Dask (lazy); True for NumPy-like eager libraries.
+    """
+    return not (array_api_compat.is_jax_array(x) or array_api_compat.is_dask_array(x))

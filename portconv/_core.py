@@ -7,6 +7,7 @@ arrays.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from . import _compat
@@ -16,7 +17,30 @@ from ._fft import run_fft
 from ._pad import pad_axes
 from ._plan import DtypeInfo, Geometry, Plan, default_workspace_bytes, plan_correlation
 
-__all__ = ["correlate_nd", "make_plan", "resolve_budget"]
+__all__ = ["correlate_nd", "make_plan", "resolve_budget", "warn_fft_nonfinite"]
+
+
+def warn_fft_nonfinite(func: str, xp: Any, plan: Plan, method: str, **arrays: Any) -> None:
+    """Warn when ``method='auto'`` chose an FFT and an input holds NaN or Inf.
+
+    The FFT spreads a non-finite value over the whole output, where the direct
+    method keeps it inside the windows that touch it.  Checked only where
+    values are cheap to read (never under ``jax.jit``, never on Dask).
+    """
+    if method != "auto" or not plan.strategy.startswith("fft"):
+        return
+    for name, a in arrays.items():
+        if not _compat.values_are_cheap(a) or xp.isdtype(a.dtype, "integral"):
+            continue
+        if bool(xp.any(~xp.isfinite(a))):
+            warnings.warn(
+                f"{func}: {name} contains NaN or Inf and method='auto' chose the FFT, "
+                "which spreads them over the whole output; pass method='direct' to "
+                "keep them local",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return
 
 
 def resolve_budget(func: str, workspace_bytes: Any) -> int:

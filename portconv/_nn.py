@@ -13,7 +13,7 @@ from typing import Any
 
 from ._args import check_choice, check_int, check_out_spatial, conv_pads, int_tuple, shape_tuple
 from ._compat import batch_chunks_only, c_contiguous, device_of, namespace_of, reshape
-from ._core import correlate_nd, make_plan, resolve_budget
+from ._core import correlate_nd, make_plan, resolve_budget, warn_fft_nonfinite
 from ._direct import weight_grad_taps
 from ._dtypes import check_numeric, compute_dtype, dtype_info
 from ._pad import pad_axes
@@ -273,6 +273,57 @@ def conv(
     )
 
 
+def _conv_geometry(
+    func,
+    in_shape,
+    w_shape,
+    bias_shape,
+    stride,
+    padding,
+    dilation,
+    groups,
+    padding_mode,
+    data_format,
+    expect_nsp=None,
+):
+    """Validate a ``conv`` call from shapes and parameters alone.
+
+    Returns the layout of ``input`` and the channels-first geometry; shared by
+    :func:`conv` and :func:`output_shape`, so both raise the same errors.
+    """
+    if len(w_shape) < 3:
+        raise ValueError(
+            f"{func}: weight must have at least 3 dimensions (out_channels, "
+            f"in_channels/groups, *kernel), got weight.shape={w_shape}"
+        )
+    if 0 in w_shape[2:]:
+        raise ValueError(f"{func}: weight has a zero-size kernel, weight.shape={w_shape}")
+    nsp = len(w_shape) - 2
+    if expect_nsp is not None and nsp != expect_nsp:
+        raise ValueError(
+            f"{func}: weight must have {expect_nsp + 2} dimensions (out_channels, "
+            f"in_channels/groups, {expect_nsp} kernel dims), got weight.shape={w_shape}"
+        )
+    layout = _layout(func, "input", len(in_shape), nsp, data_format, in_shape)
+    check_choice(func, "padding_mode", padding_mode, tuple(_PADDING_MODES))
+    stride_t = int_tuple(func, "stride", stride, nsp, 1)
+    dilation_t = int_tuple(func, "dilation", dilation, nsp, 1)
+    groups = check_int(func, "groups", groups, 1)
+    ncs = layout.ncs_shape(in_shape)
+    n, c_in, spatial = ncs[0], ncs[1], ncs[2:]
+    c_out, kernel = w_shape[0], w_shape[2:]
+    _check_groups(func, groups, c_in, c_out, "input", in_shape, w_shape, w_shape[1])
+    if bias_shape is not None and bias_shape != (c_out,):
+        raise ValueError(
+            f"{func}: bias must have shape ({c_out},) (one value per output "
+            f"channel), got bias.shape={bias_shape}"
+        )
+    pads = conv_pads(func, padding, spatial, kernel, stride_t, dilation_t)
+    check_out_spatial(func, spatial, kernel, stride_t, dilation_t, pads, in_shape)
+    g = Geometry(n, c_in, c_out, groups, spatial, kernel, stride_t, dilation_t, pads)
+    return layout, g
+
+
 def _conv(
     func,
     input,
@@ -293,35 +344,29 @@ def _conv(
         arrays["bias"] = bias
     xp = namespace_of(func, **arrays)
     dt, info = _dtypes(func, xp, {"input": input, "weight": weight, "bias": bias})
-    nsp = _weight_nsp(func, weight)
-    if expect_nsp is not None and nsp != expect_nsp:
-        raise ValueError(
-            f"{func}: weight must have {expect_nsp + 2} dimensions (out_channels, "
-            f"in_channels/groups, {expect_nsp} kernel dims), got weight.shape={tuple(weight.shape)}"
-        )
-    layout = _layout(func, "input", input.ndim, nsp, data_format, input.shape)
-    check_choice(func, "padding_mode", padding_mode, tuple(_PADDING_MODES))
     check_choice(func, "method", method, _METHODS)
     budget = resolve_budget(func, workspace_bytes)
-    stride_t = int_tuple(func, "stride", stride, nsp, 1)
-    dilation_t = int_tuple(func, "dilation", dilation, nsp, 1)
-    groups = check_int(func, "groups", groups, 1)
-    in_shape = tuple(input.shape)
-    w_shape = tuple(weight.shape)
-    ncs = layout.ncs_shape(in_shape)
-    n, c_in, spatial = ncs[0], ncs[1], ncs[2:]
-    c_out, kernel = w_shape[0], w_shape[2:]
-    _check_groups(func, groups, c_in, c_out, "input", in_shape, w_shape, w_shape[1])
-    _check_bias(func, bias, c_out)
-    pads = conv_pads(func, padding, spatial, kernel, stride_t, dilation_t)
-    out = check_out_spatial(func, spatial, kernel, stride_t, dilation_t, pads, in_shape)
+    layout, g = _conv_geometry(
+        func,
+        tuple(input.shape),
+        tuple(weight.shape),
+        None if bias is None else tuple(bias.shape),
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        data_format,
+        expect_nsp,
+    )
+    n, c_in, c_out, nsp, out = g.batch, g.in_channels, g.out_channels, g.ndim, g.out_spatial
     x = layout.to_ncs(xp, _cast(xp, input, dt))
     w = _cast(xp, weight, dt)
     if n == 0 or c_in == 0 or c_out == 0:
         y = xp.zeros((n, c_out) + out, dtype=dt, device=device_of(input))
     else:
-        g = Geometry(n, c_in, c_out, groups, spatial, kernel, stride_t, dilation_t, pads)
         plan = make_plan(func, xp, x, g, method, info, budget)
+        warn_fft_nonfinite(func, xp, plan, method, input=x, weight=w)
         y = correlate_nd(xp, x, w, plan, pad_mode=_PADDING_MODES[padding_mode])
     y = _add_bias(xp, y, bias, c_out, nsp)
     return layout.from_ncs(xp, y)
@@ -376,6 +421,70 @@ def _conv_fixed(nsp: int):
 conv1d = _conv_fixed(1)
 conv2d = _conv_fixed(2)
 conv3d = _conv_fixed(3)
+
+
+def _transpose_geometry(
+    func,
+    in_shape,
+    w_shape,
+    bias_shape,
+    stride,
+    padding,
+    output_padding,
+    groups,
+    dilation,
+    data_format,
+):
+    """Validate a ``conv_transpose`` call from shapes alone (also for :func:`output_shape`)."""
+    if len(w_shape) < 3:
+        raise ValueError(
+            f"{func}: weight must have at least 3 dimensions (in_channels, "
+            f"out_channels/groups, *kernel), got weight.shape={w_shape}"
+        )
+    if 0 in w_shape[2:]:
+        raise ValueError(f"{func}: weight has a zero-size kernel, weight.shape={w_shape}")
+    nsp = len(w_shape) - 2
+    layout = _layout(func, "input", len(in_shape), nsp, data_format, in_shape)
+    stride_t = int_tuple(func, "stride", stride, nsp, 1)
+    dilation_t = int_tuple(func, "dilation", dilation, nsp, 1)
+    out_pad = int_tuple(func, "output_padding", output_padding, nsp, 0)
+    groups = check_int(func, "groups", groups, 1)
+    ncs = layout.ncs_shape(in_shape)
+    n, c_in, spatial = ncs[0], ncs[1], ncs[2:]
+    kernel = w_shape[2:]
+    if w_shape[0] != c_in:
+        raise ValueError(
+            f"{func}: weight.shape[0]={w_shape[0]} must equal the input channels "
+            f"{c_in} (input.shape={in_shape}, weight.shape={w_shape}; transposed "
+            f"weights are (C_in, C_out/groups, *kernel))"
+        )
+    if c_in % groups:
+        raise ValueError(
+            f"{func}: groups={groups} must divide in_channels={c_in} (input.shape={in_shape})"
+        )
+    c_out = w_shape[1] * groups
+    if bias_shape is not None and bias_shape != (c_out,):
+        raise ValueError(
+            f"{func}: bias must have shape ({c_out},) (one value per output "
+            f"channel), got bias.shape={bias_shape}"
+        )
+    pads = conv_pads(func, padding, spatial, kernel, stride_t, dilation_t, allow_strings=False)
+    for op, s, d in zip(out_pad, stride_t, dilation_t):
+        if op >= max(s, d):
+            raise ValueError(
+                f"{func}: output_padding={out_pad} must be smaller than max(stride, "
+                f"dilation) in every dimension (stride={stride_t}, dilation={dilation_t})"
+            )
+    out = tuple(
+        (m - 1) * s - lo - hi + d * (k - 1) + op + 1
+        for m, s, (lo, hi), d, k, op in zip(spatial, stride_t, pads, dilation_t, kernel, out_pad)
+    )
+    if any(o < 1 for o in out):
+        raise ValueError(
+            f"{func}: the computed output size {out} is not positive (input.shape="
+            f"{in_shape}, kernel={kernel}, stride={stride_t}, padding={pads})"
+        )
+    return layout, groups, stride_t, dilation_t, pads, n, c_in, c_out, out
 
 
 def conv_transpose(
@@ -454,46 +563,21 @@ def conv_transpose(
         arrays["bias"] = bias
     xp = namespace_of(func, **arrays)
     dt, info = _dtypes(func, xp, {"input": input, "weight": weight, "bias": bias})
-    nsp = _weight_nsp(func, weight)
-    layout = _layout(func, "input", input.ndim, nsp, data_format, input.shape)
     check_choice(func, "method", method, _METHODS)
     budget = resolve_budget(func, workspace_bytes)
-    stride_t = int_tuple(func, "stride", stride, nsp, 1)
-    dilation_t = int_tuple(func, "dilation", dilation, nsp, 1)
-    out_pad = int_tuple(func, "output_padding", output_padding, nsp, 0)
-    groups = check_int(func, "groups", groups, 1)
-    in_shape, w_shape = tuple(input.shape), tuple(weight.shape)
-    ncs = layout.ncs_shape(in_shape)
-    n, c_in, spatial = ncs[0], ncs[1], ncs[2:]
-    kernel = w_shape[2:]
-    if w_shape[0] != c_in:
-        raise ValueError(
-            f"{func}: weight.shape[0]={w_shape[0]} must equal the input channels "
-            f"{c_in} (input.shape={in_shape}, weight.shape={w_shape}; transposed "
-            f"weights are (C_in, C_out/groups, *kernel))"
-        )
-    if c_in % groups:
-        raise ValueError(
-            f"{func}: groups={groups} must divide in_channels={c_in} (input.shape={in_shape})"
-        )
-    c_out = w_shape[1] * groups
-    _check_bias(func, bias, c_out)
-    pads = conv_pads(func, padding, spatial, kernel, stride_t, dilation_t, allow_strings=False)
-    for op, s, d in zip(out_pad, stride_t, dilation_t):
-        if op >= max(s, d):
-            raise ValueError(
-                f"{func}: output_padding={out_pad} must be smaller than max(stride, "
-                f"dilation) in every dimension (stride={stride_t}, dilation={dilation_t})"
-            )
-    out = tuple(
-        (m - 1) * s - lo - hi + d * (k - 1) + op + 1
-        for m, s, (lo, hi), d, k, op in zip(spatial, stride_t, pads, dilation_t, kernel, out_pad)
+    layout, groups, stride_t, dilation_t, pads, n, c_in, c_out, out = _transpose_geometry(
+        func,
+        tuple(input.shape),
+        tuple(weight.shape),
+        None if bias is None else tuple(bias.shape),
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+        data_format,
     )
-    if any(o < 1 for o in out):
-        raise ValueError(
-            f"{func}: the computed output size {out} is not positive (input.shape="
-            f"{in_shape}, kernel={kernel}, stride={stride_t}, padding={pads})"
-        )
+    nsp = len(out)
     x = layout.to_ncs(xp, _cast(xp, input, dt))
     w = _cast(xp, weight, dt)
     if n == 0 or c_in == 0 or c_out == 0:

@@ -7,7 +7,7 @@ import numbers
 from typing import Any
 
 from ._compat import namespace_of, reshape
-from ._core import correlate_nd, make_plan, resolve_budget
+from ._core import correlate_nd, make_plan, resolve_budget, warn_fft_nonfinite
 from ._dtypes import check_numeric, compute_dtype, dtype_info
 from ._plan import Geometry, Plan
 
@@ -200,6 +200,7 @@ def correlate(in1, in2, mode="full", method="auto", *, workspace_bytes=None):
     h = xp.conj(b) if _is_complex(xp, b) else b
     if plan is None:
         return a * h
+    warn_fft_nonfinite(func, xp, plan, method, in1=a, in2=b)
     return _run(xp, a, h, plan, "constant", 0)
 
 
@@ -251,6 +252,7 @@ def convolve(in1, in2, mode="full", method="auto", *, workspace_bytes=None):
     xp, a, b, plan, _ = _prepare(func, in1, in2, mode, method, "nd", workspace_bytes)
     if plan is None:
         return a * b
+    warn_fft_nonfinite(func, xp, plan, method, in1=a, in2=b)
     return _run(xp, a, xp.flip(b), plan, "constant", 0)
 
 

@@ -831,6 +831,7 @@ def _thread_pools() -> list[dict[str, Any]]:
 
 
 def _git_commit() -> str | None:
+    """``git describe --always --dirty`` of the checkout portconv runs from, if any."""
     root = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(
@@ -935,7 +936,8 @@ def _markdown(result: dict[str, Any]) -> str:
         f"# portconv benchmarks: {meta['machine']}, {meta['date'][:10]}",
         "",
         f"- CPU: {meta['cpu_model']} ({meta['usable_cores']} usable cores); {meta['platform']}",
-        f"- Versions: {libs}; git {meta['git']}",
+        f"- Versions: {libs}; git {meta['git']}"
+        + (f" (at the end: {meta['git_end']})" if meta.get("git_end") != meta["git"] else ""),
         f"- OpenBLAS core type: {meta['openblas_coretype']}; OpenBLAS env overrides: {env_line}; "
         f"thread settings: {', '.join(threads) or 'library defaults'}",
         f"- Mode: {'quick' if meta['quick'] else 'full'}; median of {pol['min_runs']}-"
@@ -1109,7 +1111,7 @@ def run_suite(
     re-executes itself without them.
     """
     start = time.perf_counter()
-    load_start = loadavg()
+    load_start, git_start = loadavg(), _git_commit()  # the code as imported, not as at the end
 
     def say(msg: str) -> None:
         if progress is not None:
@@ -1140,6 +1142,7 @@ def run_suite(
     meta = _metadata(quick, chosen, libraries)
     meta["elapsed_s"] = round(time.perf_counter() - start, 1)
     meta["loadavg_start"], meta["loadavg_end"] = load_start, loadavg()
+    meta["git"], meta["git_end"] = git_start, meta["git"]
     result = {"schema": 1, "meta": meta, "cases": all_cases, "rows": rows}
     _write(json_path, lambda p: p.write_text(json.dumps(result, indent=1, allow_nan=False) + "\n"))
     _write(md_path, lambda p: p.write_text(_markdown(result)))
