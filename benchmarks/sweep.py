@@ -1,0 +1,466 @@
+"""The auto-choice sweep of issue 4: does ``method="auto"`` pick a fast strategy?
+
+For 50 float32 shapes (SciPy-style correlations and NN convolutions, small to
+medium) this times every internal strategy portconv has, forced one at a
+time, and checks whether the strategy the cost model chose is within 10% of
+the fastest.  Usage::
+
+    python benchmarks/sweep.py [--backend numpy|torch] [--limit N] [--json PATH] [--md PATH]
+
+Writes ``benchmarks/results/auto-sweep-<machine>.{json,md}`` by default.
+
+Strategies are forced through the planner itself: the problem is planned as
+``portconv._nn._conv`` (or ``portconv.correlate``) plans it, then re-planned
+once per strategy with every other strategy's modelled cost multiplied by a
+huge constant, so each forced plan carries the blocks, tiles and FFT lengths
+the planner would give that strategy (new strategies are swept without
+changes here), and is run with ``portconv._core.correlate_nd``.  A strategy
+the planner does not offer for a problem (e.g. ``elementwise`` with several
+input channels per group) is skipped.  This reaches into private modules on
+purpose: it measures the planner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from portconv import _core, _plan
+from portconv._compat import namespace_of
+from portconv._core import correlate_nd, make_plan, resolve_budget
+from portconv._dtypes import dtype_info
+from portconv._plan import Geometry, Plan
+from portconv._signal import _mode_pads
+from portconv.cli.bench import (
+    describe_machine,
+    loadavg,
+    machine_name,
+    reexec_env,
+    time_interleaved,
+)
+
+#: Within this factor of the fastest strategy counts as a good choice.
+TOLERANCE = 1.10
+#: A strategy whose first call takes longer is timed once, not repeatedly.
+SLOW_S = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """One sweep problem: a SciPy-style correlation or an NN convolution."""
+
+    name: str
+    x: tuple[int, ...]  # signal: in1; nn: (N, C_in, *spatial)
+    w: tuple[int, ...]  # signal: in2; nn: (C_out, C_in // groups, *kernel)
+    mode: str = ""  # signal only: full, same or valid
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+    groups: int = 1
+
+    @property
+    def kind(self) -> str:
+        return "signal" if self.mode else "nn"
+
+
+def _sig(name: str, x: tuple[int, ...], w: tuple[int, ...], mode: str = "same") -> Shape:
+    return Shape(name, x, w, mode=mode)
+
+
+def _nn(name: str, x, w, stride=1, padding=0, dilation=1, groups=1) -> Shape:
+    return Shape(name, x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+SHAPES: tuple[Shape, ...] = (
+    # SciPy-style 1-d correlations
+    _sig("1d 1000*3", (1000,), (3,)),
+    _sig("1d 1000*31", (1000,), (31,)),
+    _sig("1d 10k*5", (10_000,), (5,)),
+    _sig("1d 10k*65", (10_000,), (65,)),
+    _sig("1d 10k*257", (10_000,), (257,)),
+    _sig("1d 64k*9", (65_536,), (9,)),
+    _sig("1d 64k*65", (65_536,), (65,)),
+    _sig("1d 64k*257", (65_536,), (257,)),
+    _sig("1d 64k*1025", (65_536,), (1025,)),
+    _sig("1d 4096*4096 full", (4096,), (4096,), "full"),
+    _sig("1d 100k*17 valid", (100_000,), (17,), "valid"),
+    _sig("1d 256k*33", (262_144,), (33,)),
+    # SciPy-style 2-d and 3-d correlations
+    _sig("2d 64^2*3^2", (64, 64), (3, 3)),
+    _sig("2d 64^2*7^2", (64, 64), (7, 7)),
+    _sig("2d 128^2*3^2", (128, 128), (3, 3)),
+    _sig("2d 128^2*9^2", (128, 128), (9, 9)),
+    _sig("2d 128^2*15^2", (128, 128), (15, 15)),
+    _sig("2d 256^2*3^2", (256, 256), (3, 3)),
+    _sig("2d 256^2*5^2", (256, 256), (5, 5)),
+    _sig("2d 256^2*11^2", (256, 256), (11, 11)),
+    _sig("2d 256^2*21^2", (256, 256), (21, 21)),
+    _sig("2d 256^2*31^2", (256, 256), (31, 31)),
+    _sig("2d 512^2*3^2", (512, 512), (3, 3)),
+    _sig("2d 512^2*7^2", (512, 512), (7, 7)),
+    _sig("2d 512^2*15^2", (512, 512), (15, 15)),
+    _sig("2d 64^2*64^2 full", (64, 64), (64, 64), "full"),
+    _sig("2d 200x300*5x9", (200, 300), (5, 9)),
+    _sig("3d 32^3*3^3", (32, 32, 32), (3, 3, 3)),
+    # NN convolutions (torch layouts)
+    _nn("conv 1x3x64^2->16 3x3", (1, 3, 64, 64), (16, 3, 3, 3), padding=1),
+    _nn("conv 4x16x32^2->32 3x3", (4, 16, 32, 32), (32, 16, 3, 3), padding=1),
+    _nn("conv 4x32x32^2->32 1x1", (4, 32, 32, 32), (32, 32, 1, 1)),
+    _nn("conv 2x64x28^2->64 3x3", (2, 64, 28, 28), (64, 64, 3, 3), padding=1),
+    _nn("conv 2x128x14^2->128 3x3", (2, 128, 14, 14), (128, 128, 3, 3), padding=1),
+    _nn("conv 2x256x7^2->256 3x3", (2, 256, 7, 7), (256, 256, 3, 3), padding=1),
+    _nn("stem 1x3x112^2->32 7x7 s2", (1, 3, 112, 112), (32, 3, 7, 7), stride=2, padding=3),
+    _nn("conv 2x3x64^2->16 5x5", (2, 3, 64, 64), (16, 3, 5, 5), padding=2),
+    _nn("dw 2x32x28^2 3x3", (2, 32, 28, 28), (32, 1, 3, 3), padding=1, groups=32),
+    _nn("dw 2x64x14^2 5x5", (2, 64, 14, 14), (64, 1, 5, 5), padding=2, groups=64),
+    _nn("dw 2x128x28^2 3x3 s2", (2, 128, 28, 28), (128, 1, 3, 3), stride=2, padding=1, groups=128),
+    _nn("conv 2x64x28^2->128 1x1 s2", (2, 64, 28, 28), (128, 64, 1, 1), stride=2),
+    _nn("conv 2x32x56^2->64 3x3 s2", (2, 32, 56, 56), (64, 32, 3, 3), stride=2, padding=1),
+    _nn("conv 2x16x32^2->16 7x7", (2, 16, 32, 32), (16, 16, 7, 7), padding=3),
+    _nn("conv 1x8x64^2->8 11x11", (1, 8, 64, 64), (8, 8, 11, 11), padding=5),
+    _nn("grouped 2x64x32^2 g4 3x3", (2, 64, 32, 32), (64, 16, 3, 3), padding=1, groups=4),
+    _nn("dilated 2x32x32^2 3x3 d2", (2, 32, 32, 32), (32, 32, 3, 3), padding=2, dilation=2),
+    _nn("conv1d 4x16x1024->32 k9", (4, 16, 1024), (32, 16, 9), padding=4),
+    _nn("conv1d 8x64x256->64 k3", (8, 64, 256), (64, 64, 3), padding=1),
+    _nn("conv1d 1x1x16384->1 k127", (1, 1, 16384), (1, 1, 127), padding=63),
+    _nn("conv3d 1x4x32^3->8 3^3", (1, 4, 32, 32, 32), (8, 4, 3, 3, 3), padding=1),
+    _nn("conv3d 1x16x16^3->16 3^3", (1, 16, 16, 16, 16), (16, 16, 3, 3, 3), padding=1),
+)
+
+
+# --------------------------------------------------------------------------
+# Plans
+
+
+def _geometry(shape: Shape) -> Geometry:
+    if shape.kind == "signal":
+        pads, _ = _mode_pads("sweep", shape.mode, shape.x, shape.w, "nd")
+        nd = len(shape.x)
+        return Geometry(1, 1, 1, 1, shape.x, shape.w, (1,) * nd, (1,) * nd, pads)
+    nsp = len(shape.x) - 2
+    return Geometry(
+        shape.x[0],
+        shape.x[1],
+        shape.w[0],
+        shape.groups,
+        shape.x[2:],
+        shape.w[2:],
+        (shape.stride,) * nsp,
+        (shape.dilation,) * nsp,
+        ((shape.padding, shape.padding),) * nsp,
+    )
+
+
+@contextlib.contextmanager
+def _captured_planner_call():
+    """Record the arguments ``make_plan`` passes to the planner."""
+    seen: dict[str, Any] = {}
+    original = _core.plan_correlation
+
+    def spy(*args: Any, **kwargs: Any) -> Plan:
+        seen["args"], seen["kwargs"] = args, kwargs
+        return original(*args, **kwargs)
+
+    _core.plan_correlation = spy
+    try:
+        yield seen
+    finally:
+        _core.plan_correlation = original
+
+
+@contextlib.contextmanager
+def _only(strategy: str):
+    """Make every strategy but ``strategy`` look prohibitively expensive.
+
+    Only the outermost cost evaluations are penalised (a strategy's cost may
+    be built from another's, as overlap-save from FFT), and by a constant
+    factor, so the planner's own choice of blocks and tiles is unchanged.
+    """
+    original = _plan._strategy_cost
+    depth = 0
+
+    def cost(g: Geometry, name: str, *args: Any, **kwargs: Any) -> float:
+        nonlocal depth
+        depth += 1
+        try:
+            value = original(g, name, *args, **kwargs)
+        finally:
+            depth -= 1
+        if depth == 0 and name != strategy:
+            return (value + 1.0) * 1e12
+        return value
+
+    _plan._strategy_cost = cost
+    try:
+        yield
+    finally:
+        _plan._strategy_cost = original
+
+
+def _forced(planner_call: dict[str, Any], strategy: str) -> tuple[Plan | None, str]:
+    """The plan the planner builds when ``strategy`` is its only affordable choice.
+
+    Returns ``(None, reason)`` when the planner does not offer ``strategy``
+    for this problem (inadmissible) or it does not fit the budget.  Calls the
+    planner past its cache so no forced plan leaks into later public calls.
+    """
+    plan_uncached = _plan.plan_correlation.__wrapped__
+    with _only(strategy):
+        try:
+            plan = plan_uncached(*planner_call["args"], **planner_call["kwargs"])
+        except MemoryError:
+            return None, "over the workspace budget"
+    if plan.strategy != strategy:
+        return None, "not offered by the planner for this problem"
+    return plan, ""
+
+
+# --------------------------------------------------------------------------
+# Arrays and timing
+
+
+def _library(backend: str) -> tuple[Any, Any]:
+    """``(to_native, call_wrapper)`` for ``backend``."""
+    if backend == "torch":
+        import torch
+
+        def no_grad(f):
+            def run():
+                with torch.no_grad():
+                    return f()
+
+            return run
+
+        return (lambda a: torch.from_numpy(a.copy())), no_grad
+    return (lambda a: a), (lambda f: f)
+
+
+def _arrays(shape: Shape, backend: str) -> tuple[Any, Any, Any]:
+    import numpy as np
+
+    rng = np.random.default_rng(zlib.crc32(shape.name.encode()))
+    x = rng.standard_normal(shape.x, dtype=np.float32)
+    w = rng.standard_normal(shape.w, dtype=np.float32)
+    if shape.kind == "signal":  # the (1, 1, *S) layout portconv.correlate uses
+        x, w = x.reshape((1, 1) + x.shape), w.reshape((1, 1) + w.shape)
+    to_native, _ = _library(backend)
+    x, w = to_native(x), to_native(w)
+    return namespace_of("sweep", x=x, w=w), x, w
+
+
+def _sweep_one(shape: Shape, backend: str) -> dict[str, Any]:
+    xp, x, w = _arrays(shape, backend)
+    g = _geometry(shape)
+    info = dtype_info(xp, x.dtype, (x.dtype, w.dtype))
+    budget = resolve_budget("sweep", None)
+    with _captured_planner_call() as call:
+        auto = make_plan("sweep", xp, x, g, "auto", info, budget)
+    _, wrap = _library(backend)
+    runs, skipped, model = {}, {}, {}
+    for strategy in _plan.STRATEGIES:
+        plan, why = _forced(call, strategy)
+        if plan is None:
+            skipped[strategy] = why
+            continue
+        model[strategy] = {"cost": plan.cost, "workspace": plan.workspace_bytes}
+        runs[strategy] = wrap(lambda plan=plan: correlate_nd(xp, x, w, plan))
+    times = _time(runs)
+    medians = {s: statistics.median(t) for s, t in times.items()}
+    fastest = min(medians, key=medians.__getitem__)
+    chosen = auto.strategy
+    ratio = medians[chosen] / medians[fastest] if chosen in medians else None
+    return {
+        "name": shape.name,
+        "kind": shape.kind,
+        "x": list(shape.x),
+        "w": list(shape.w),
+        "mode": shape.mode or None,
+        "stride": shape.stride,
+        "padding": shape.padding,
+        "dilation": shape.dilation,
+        "groups": shape.groups,
+        "macs": g.macs,
+        "auto": chosen,
+        "fastest": fastest,
+        "auto_over_fastest": ratio,
+        "within": ratio is not None and ratio <= TOLERANCE,
+        "median_s": medians,
+        "times_s": times,
+        "model": model,
+        "skipped": skipped,
+    }
+
+
+def _time(runs: dict[str, Any]) -> dict[str, list[float]]:
+    """Interleaved medians; a strategy slower than ``SLOW_S`` is timed once."""
+    first = {}
+    for name, run in runs.items():
+        start = time.perf_counter()
+        run()
+        first[name] = time.perf_counter() - start
+    slow = {name: [t] for name, t in first.items() if t > SLOW_S}
+    fast = {name: run for name, run in runs.items() if name not in slow}
+    times, _ = time_interleaved(fast, 5, 9, 1.5, {n: first[n] for n in fast})
+    return {**times, **slow}
+
+
+# --------------------------------------------------------------------------
+# Report
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def frac(sel: list[dict[str, Any]]) -> float | None:
+        return sum(r["within"] for r in sel) / len(sel) if sel else None
+
+    missed = sorted(
+        (r for r in rows if not r["within"]), key=lambda r: -(r["auto_over_fastest"] or 0)
+    )
+    return {
+        "shapes": len(rows),
+        "within": sum(r["within"] for r in rows),
+        "fraction_within": frac(rows),
+        "fraction_within_signal": frac([r for r in rows if r["kind"] == "signal"]),
+        "fraction_within_nn": frac([r for r in rows if r["kind"] == "nn"]),
+        "tolerance": TOLERANCE,
+        "mispredicted": [
+            {
+                "name": r["name"],
+                "auto": r["auto"],
+                "fastest": r["fastest"],
+                "auto_over_fastest": r["auto_over_fastest"],
+            }
+            for r in missed
+        ],
+    }
+
+
+def _ms(t: float | None) -> str:
+    return "—" if t is None else f"{t * 1e3:.3g}"
+
+
+def _threads(meta: dict[str, Any]) -> str:
+    keys = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    set_ = [f"{k}={meta['env'][k]}" for k in keys if meta["env"].get(k)]
+    return ", ".join(set_) or "library defaults"
+
+
+def _cell(row: dict[str, Any], strategy: str) -> str:
+    t = row["median_s"].get(strategy)
+    if t is None:
+        return "—"
+    text = f"{_ms(t)} ({_ms(row['model'][strategy]['cost'])})"
+    return f"**{text}**" if strategy == row["auto"] else text
+
+
+def _markdown(result: dict[str, Any]) -> str:
+    meta, summary, rows = result["meta"], result["summary"], result["rows"]
+    strategies = list(dict.fromkeys(s for r in rows for s in r["median_s"]))
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{100 * value:.0f}%"
+
+    lines = [
+        f"# Auto-choice sweep: {meta['machine']}, {meta['date'][:10]}, backend {meta['backend']}",
+        "",
+        f"`method='auto'` picked a strategy within {round((TOLERANCE - 1) * 100)}% of the "
+        f"fastest for **{summary['within']}/{summary['shapes']} shapes "
+        f"({pct(summary['fraction_within'])})**; SciPy-style correlations "
+        f"{pct(summary['fraction_within_signal'])}, NN convolutions "
+        f"{pct(summary['fraction_within_nn'])}.",
+        "",
+        f"- CPU: {meta['cpu_model']} ({meta['usable_cores']} usable cores); git {meta['git']}; "
+        f"OpenBLAS core type {meta['openblas_coretype']}; env removed by re-exec: "
+        f"{meta['env_removed_by_reexec'] or 'none'}; thread settings: {_threads(meta)}",
+        f"- Float32, medians of 5-9 interleaved runs after a warm-up (a strategy whose first "
+        f"call exceeds {SLOW_S:g} s is timed once); {meta['elapsed_s']:.0f} s in all; load "
+        f"average {meta['loadavg_start']} at start, {meta['loadavg_end']} at end",
+        "- Cells: measured median ms (the planner's modelled cost in ms); auto's choice in "
+        "bold; — = not offered for that problem; ✗ = auto more than "
+        f"{round((TOLERANCE - 1) * 100)}% slower than the fastest",
+        "",
+        "| shape | MMAC | auto | fastest | auto/fastest | " + " | ".join(strategies) + " |",
+        "|---|---:|---|---|---:|" + "---:|" * len(strategies),
+    ]
+    for r in rows:
+        mark = "" if r["within"] else " ✗"
+        cells = " | ".join(_cell(r, s) for s in strategies)
+        ratio = r["auto_over_fastest"]
+        lines.append(
+            f"| {r['name']} | {r['macs'] / 1e6:.3g} | {r['auto']} | {r['fastest']} | "
+            f"{'—' if ratio is None else f'{ratio:.2f}'}{mark} | {cells} |"
+        )
+    if summary["mispredicted"]:
+        lines += ["", "## Mispredicted", ""]
+        for m in summary["mispredicted"]:
+            lines.append(
+                f"- {m['name']}: auto chose {m['auto']}, {m['auto_over_fastest']:.2f}x the "
+                f"fastest ({m['fastest']})"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
+    p.add_argument("--limit", type=int, help="only the first N shapes")
+    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--md", metavar="PATH")
+    p.add_argument("--keep-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the sweep and write its JSON and Markdown; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(args_list)
+    env = None if args.keep_env else reexec_env(dict(os.environ))
+    if env is not None:
+        return subprocess.call([sys.executable, __file__, *args_list], env=env)
+    suffix = "" if args.backend == "numpy" else f"-{args.backend}"
+    stem = Path(__file__).resolve().parent / "results" / f"auto-sweep-{machine_name()}{suffix}"
+    json_path = Path(args.json or f"{stem}.json")
+    md_path = Path(args.md or f"{stem}.md")
+    start, load_start, git_start = time.perf_counter(), loadavg(), describe_machine()["git"]
+    rows = []
+    shapes = SHAPES[: args.limit] if args.limit else SHAPES
+    for i, shape in enumerate(shapes, 1):
+        row = _sweep_one(shape, args.backend)
+        rows.append(row)
+        print(
+            f"{time.perf_counter() - start:6.1f}s [{i}/{len(shapes)}] {shape.name}: auto "
+            f"{row['auto']}, fastest {row['fastest']}, ratio {row['auto_over_fastest']:.2f}",
+            file=sys.stderr,
+            flush=True,
+        )
+    meta = {**describe_machine(), "backend": args.backend, "tolerance": TOLERANCE}
+    meta["elapsed_s"] = round(time.perf_counter() - start, 1)
+    meta["loadavg_start"], meta["loadavg_end"] = load_start, loadavg()
+    meta["git"], meta["git_end"] = git_start, meta["git"]
+    result = {"meta": meta, "summary": _summary(rows), "rows": rows}
+    for path, text in (
+        (json_path, json.dumps(result, indent=1, allow_nan=False) + "\n"),
+        (md_path, _markdown(result)),
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    s = result["summary"]
+    print(f"within {math.floor((TOLERANCE - 1) * 100)}%: {s['within']}/{s['shapes']}")
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
