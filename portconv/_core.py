@@ -11,7 +11,7 @@ import warnings
 from typing import Any
 
 from . import _compat
-from ._direct import run_direct
+from ._direct import grid_extra_rows, run_direct, uses_grid
 from ._dtypes import float_eps
 from ._fft import run_fft
 from ._pad import pad_axes
@@ -98,7 +98,11 @@ def correlate_nd(
     g = plan.geometry
     x, w = _compat.batch_chunks_only(x), _compat.batch_chunks_only(w)
     x, w = _compat.c_contiguous(xp, x), _compat.c_contiguous(xp, w)
-    xpad = _compat.batch_chunks_only(pad_axes(xp, x, g.pads, pad_mode, fill))
+    pads = g.pads
+    if uses_grid(plan):
+        (lo, hi), rest = pads[0], pads[1:]
+        pads = ((lo, hi + grid_extra_rows(g)), *rest)
+    xpad = _compat.batch_chunks_only(pad_axes(xp, x, pads, pad_mode, fill))
     if not plan.strategy.startswith("fft"):
         return run_direct(xp, xpad, w, plan)
     if xp.isdtype(x.dtype, "integral"):

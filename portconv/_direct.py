@@ -19,7 +19,7 @@ from typing import Any
 from ._compat import device_of, reshape
 from ._plan import Geometry, Plan
 
-__all__ = ["run_direct", "weight_grad_taps"]
+__all__ = ["run_direct", "weight_grad_taps", "uses_grid", "grid_extra_rows"]
 
 
 def _tap_slices(g: Geometry, tap: tuple[int, ...]) -> tuple[slice, ...]:
@@ -35,7 +35,12 @@ def _taps(kernel: tuple[int, ...]):
 
 
 def _accumulate(acc: Any, term: Any) -> Any:
-    return term if acc is None else acc + term
+    if acc is None:
+        return term
+    # ``acc`` is always a fresh product of ours: the standard's in-place
+    # operator saves NumPy an allocation per tap (JAX and Dask rebind).
+    acc += term
+    return acc
 
 
 def _elementwise(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
@@ -123,6 +128,8 @@ def _im2col(xp: Any, x: Any, w: Any, g: Geometry, batch_tile: int) -> Any:
 def run_direct(xp: Any, x: Any, w: Any, plan: Plan) -> Any:
     """Execute a direct strategy of ``plan`` on padded ``x`` and weight ``w``."""
     g = plan.geometry
+    if uses_grid(plan):
+        return _grid(xp, x, w, g, plan.strategy, plan.batch_tile)
     if plan.strategy == "elementwise":
         return _elementwise(xp, x, w, g)
     if plan.strategy == "shift":
@@ -234,3 +241,92 @@ def dilate_last(xp: Any, w: Any, d: int) -> Any:
     k = w.shape[-1]
     stacked = xp.stack([w] + [xp.zeros_like(w)] * (d - 1), axis=-1)
     return reshape(xp, stacked, tuple(w.shape[:-1]) + (k * d,))[..., : (k - 1) * d + 1]
+
+
+def _flat_grid(xp: Any, x: Any, g: Geometry, max_off: int) -> tuple[Any, int]:
+    """``x`` ``(N, C, *S)`` flattened to ``(N, C, L)``, zero-extended to ``P + max_off``.
+
+    With every stride 1, output ``o`` and tap ``t`` meet at flat index
+    ``flat(o) + flat(t)``: computing the outputs on the padded grid (rows of the
+    full padded width, the surplus columns cut at the end) turns every tap into
+    one contiguous slice of the flat input — a view, no gather.
+    """
+    n, c = x.shape[0], x.shape[1]
+    length = math.prod(x.shape[2:])  # may hold grid_extra_rows beyond the padding
+    p = g.out_spatial[0] * math.prod(g.padded_spatial[1:])
+    xf = reshape(xp, x, (n, c, length))
+    need = p + max_off
+    if need > length:
+        pad = xp.zeros((n, c, need - length), dtype=x.dtype, device=device_of(x))
+        xf = xp.concat([xf, pad], axis=-1)
+    return xf, p
+
+
+def uses_grid(plan: Plan) -> bool:
+    """Whether ``plan`` runs on the flat padded grid (every stride 1)."""
+    g = plan.geometry
+    return plan.strategy in ("shift", "im2col_last", "im2col") and all(s == 1 for s in g.stride)
+
+
+def grid_extra_rows(g: Geometry) -> int:
+    """Rows to add below the padding so every tap slice of the flat grid fits.
+
+    They only feed grid columns that are cut away, so their values do not
+    matter; adding them with the padding saves a second copy of the input.
+    """
+    row = math.prod(g.padded_spatial[1:])
+    p = g.out_spatial[0] * row
+    need = p + _grid_offset(g, tuple(k - 1 for k in g.kernel))
+    return max(0, -(-(need - math.prod(g.padded_spatial)) // row))
+
+
+def _grid_offset(g: Geometry, tap: tuple[int, ...]) -> int:
+    sp = g.padded_spatial
+    return sum(t * d * math.prod(sp[i + 1 :]) for i, (t, d) in enumerate(zip(tap, g.dilation)))
+
+
+def _from_grid(xp: Any, y: Any, g: Geometry) -> Any:
+    """``(N, C_out, P)`` on the padded grid -> ``(N, C_out, *O)``."""
+    sp = g.padded_spatial
+    y = reshape(xp, y, (y.shape[0], y.shape[1], g.out_spatial[0]) + tuple(sp[1:]))
+    keep = tuple(slice(0, o) for o in g.out_spatial[1:])
+    return y[(slice(None), slice(None), slice(None)) + keep]
+
+
+def _grid(xp: Any, x: Any, w: Any, g: Geometry, strategy: str, batch_tile: int) -> Any:
+    # The stride-1 forms of shift / im2col_last / im2col on the flat padded grid.
+    n, groups, cg = x.shape[0], g.groups, g.group_in
+    if strategy == "shift":
+        xf, p = _flat_grid(xp, x, g, _grid_offset(g, tuple(k - 1 for k in g.kernel)))
+        w_taps = _taps_leading(xp, w, g, 0)
+        acc = None
+        for i, tap in enumerate(_taps(g.kernel)):
+            off = _grid_offset(g, tap)
+            op = reshape(xp, xf[..., off : off + p], (n, groups, cg, p))
+            acc = _accumulate(acc, xp.matmul(w_taps[i, ...], op))
+        return _from_grid(xp, reshape(xp, acc, (n, g.out_channels, p)), g)
+    if strategy == "im2col_last":
+        k_last, d_last = g.kernel[-1], g.dilation[-1]
+        head_max = _grid_offset(g, tuple(k - 1 for k in g.kernel[:-1]) + (0,))
+        xf, p = _flat_grid(xp, x, g, head_max + (k_last - 1) * d_last)
+        span = p + head_max
+        cols = xp.stack([xf[..., j * d_last : j * d_last + span] for j in range(k_last)], axis=2)
+        w_heads = _taps_leading(xp, w, g, 1)
+        acc = None
+        for i, head in enumerate(_taps(g.kernel[:-1])):
+            off = _grid_offset(g, head + (0,))
+            op = reshape(xp, cols[..., off : off + p], (n, groups, cg * k_last, p))
+            acc = _accumulate(acc, xp.matmul(w_heads[i, ...], op))
+        return _from_grid(xp, reshape(xp, acc, (n, g.out_channels, p)), g)
+    # im2col: every tap stacked, one matmul per batch tile
+    xf, p = _flat_grid(xp, x, g, _grid_offset(g, tuple(k - 1 for k in g.kernel)))
+    w2 = reshape(xp, w, (groups, g.group_out, cg * g.taps))
+    offs = [_grid_offset(g, tap) for tap in _taps(g.kernel)]
+    outs = []
+    for start in range(0, n, max(batch_tile, 1)):
+        xt = xf[start : start + batch_tile, ...]
+        cols = xp.stack([xt[..., o : o + p] for o in offs], axis=2)  # (nt, C, T, P)
+        cols = reshape(xp, cols, (xt.shape[0], groups, cg * g.taps, p))
+        outs.append(xp.matmul(w2, cols))
+    y = outs[0] if len(outs) == 1 else xp.concat(outs, axis=0)
+    return _from_grid(xp, reshape(xp, y, (n, g.out_channels, p)), g)

@@ -187,15 +187,17 @@ class Plan:
 _COSTS = {
     "cpu": {
         "call": 4e-6,  # fixed cost of one array operation
-        "elem": 0.9e-9,  # one multiply-add pass over one output element
-        "copy": 0.5e-9,  # copying one element (slices, stacks, padding)
-        "gemm": 1.0 / 120e9,  # one real multiply-add inside matmul
-        "fft": 1.6e-9,  # per point per log2(points) of one real transform
+        "elem": 1.0e-9,  # one multiply-add pass over one output element
+        "copy": 1.2e-9,  # copying one element (slices, stacks, padding)
+        "read": 0.3e-9,  # streaming one element through matmul when memory bound
+        "gemm": 1.0 / 50e9,  # one real multiply-add inside matmul (~100 GFLOP/s)
+        "fft": 1.0e-9,  # per point per log2(points) of one real transform
     },
     "gpu": {
         "call": 12e-6,
         "elem": 0.02e-9,
         "copy": 0.01e-9,
+        "read": 0.005e-9,
         "gemm": 1.0 / 20e12,
         "fft": 0.01e-9,
     },
@@ -208,13 +210,13 @@ def _fft_points_cost(points: int) -> float:
 
 def _gemm_efficiency(k: int) -> float:
     # A matmul with a short contraction runs far below the BLAS peak.
-    return min(1.0, (k + 8) / 256)
+    return min(1.0, (k + 8) / 64)
 
 
 def _gemm_time(c: dict, m: int, k: int, n: int, scale: float) -> float:
     """``(m x k) @ (k x n)``: compute bound, or memory bound (matrix-vector)."""
     compute = m * k * n * c["gemm"] * scale / _gemm_efficiency(min(k, 4 * n))
-    memory = (m * k + k * n + m * n) * c["copy"] * scale
+    memory = (m * k + k * n + m * n) * c["read"] * scale
     return max(compute, memory) + c["call"]
 
 
@@ -232,12 +234,20 @@ def _strategy_cost(
     out_elems = m * g.out_channels
     acc_pass = out_elems * c["elem"] * scale + 2 * c["call"]
     if strategy == "elementwise":
-        # one broadcast multiply-add per tap and per input channel of a group
-        return t * cin_g * acc_pass
+        # one broadcast multiply-add per tap and per input channel of a group;
+        # strided slices broadcast against per-channel weights run slower
+        slow = 1.2 if groups == 1 else 3.5
+        return t * cin_g * acc_pass * slow
     if strategy in ("shift", "im2col_last", "im2col"):
         width = {"shift": 1, "im2col_last": g.kernel[-1], "im2col": t}[strategy]
         passes = t // width
-        copy = t * m * g.in_channels * c["copy"] * scale + passes * c["call"]
+        if all(s == 1 for s in g.stride):
+            # flat-grid form: taps are views; only the stacked width is copied
+            copied = 0 if strategy == "shift" else width
+            x_padded = x_elems * math.prod(g.padded_spatial)
+            copy = (copied + 1) * x_padded * c["copy"] * scale + passes * c["call"]
+        else:
+            copy = t * m * g.in_channels * c["copy"] * scale + passes * c["call"]
         per_sample = m // max(g.batch, 1)
         gemm = passes * g.batch * groups * _gemm_time(c, per_sample, cin_g * width, cout_g, scale)
         return copy + gemm + (passes - 1) * acc_pass
@@ -247,7 +257,8 @@ def _strategy_cost(
         head = t // g.kernel[-1]
         rows = -(-m // block)  # output rows of ``block`` positions, all samples
         frames = x_elems * math.prod(g.padded_spatial) * width / block * c["copy"] * scale
-        gemm = head * groups * _gemm_time(c, rows, width, block, scale)
+        # skinny (rows x width) @ (width x block) products run well below peak
+        gemm = 1.5 * head * groups * _gemm_time(c, rows, width, block, scale)
         strided = any(s > 1 for s in g.stride[:-1])
         copies = head * rows * width * c["copy"] * scale if strided else 0.0
         return frames + gemm + copies + (head - 1) * acc_pass
