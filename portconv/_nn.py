@@ -148,11 +148,11 @@ def _add_bias(xp: Any, y: Any, bias: Any, c_out: int, nsp: int) -> Any:
     return y + reshape(xp, _cast(xp, bias, y.dtype), (1, c_out) + (1,) * nsp)
 
 
-def _check_bias(func: str, bias: Any, c_out: int) -> None:
-    if bias is not None and tuple(bias.shape) != (c_out,):
+def _check_bias(func: str, bias_shape: tuple[int, ...] | None, c_out: int) -> None:
+    if bias_shape is not None and bias_shape != (c_out,):
         raise ValueError(
             f"{func}: bias must have shape ({c_out},) (one value per output "
-            f"channel), got bias.shape={tuple(bias.shape)}"
+            f"channel), got bias.shape={bias_shape}"
         )
 
 
@@ -313,11 +313,7 @@ def _conv_geometry(
     n, c_in, spatial = ncs[0], ncs[1], ncs[2:]
     c_out, kernel = w_shape[0], w_shape[2:]
     _check_groups(func, groups, c_in, c_out, "input", in_shape, w_shape, w_shape[1])
-    if bias_shape is not None and bias_shape != (c_out,):
-        raise ValueError(
-            f"{func}: bias must have shape ({c_out},) (one value per output "
-            f"channel), got bias.shape={bias_shape}"
-        )
+    _check_bias(func, bias_shape, c_out)
     pads = conv_pads(func, padding, spatial, kernel, stride_t, dilation_t)
     check_out_spatial(func, spatial, kernel, stride_t, dilation_t, pads, in_shape)
     g = Geometry(n, c_in, c_out, groups, spatial, kernel, stride_t, dilation_t, pads)
@@ -463,11 +459,7 @@ def _transpose_geometry(
             f"{func}: groups={groups} must divide in_channels={c_in} (input.shape={in_shape})"
         )
     c_out = w_shape[1] * groups
-    if bias_shape is not None and bias_shape != (c_out,):
-        raise ValueError(
-            f"{func}: bias must have shape ({c_out},) (one value per output "
-            f"channel), got bias.shape={bias_shape}"
-        )
+    _check_bias(func, bias_shape, c_out)
     pads = conv_pads(func, padding, spatial, kernel, stride_t, dilation_t, allow_strings=False)
     for op, s, d in zip(out_pad, stride_t, dilation_t):
         if op >= max(s, d):

@@ -61,6 +61,21 @@ X4, W4 = o(1, 1, 5, 5), o(1, 1, 3, 3)
 I64 = np.int64
 
 CASES = [
+    # ------------------------------------------------------------- output_shape
+    Bad(
+        "output_shape-unknown-function",
+        "output_shape",
+        call("fftconvolve", (8, 8), (3, 3)),
+        ValueError,
+        ("output_shape", "function='fftconvolve'", "must be one of", "'conv'"),
+    ),
+    Bad(
+        "output_shape-function-not-str",
+        "output_shape",
+        call(3, (8, 8), (3, 3)),
+        TypeError,
+        ("output_shape", "function", "got 3", "must be a str"),
+    ),
     # ---------------------------------------------------------------- correlate
     Bad(
         "correlate-ndim-mismatch",
