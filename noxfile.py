@@ -29,6 +29,7 @@ TEST_DEPS = [
     "numpy>=1.26",
     "scipy>=1.13",
     "array-api-strict>=2.3",
+    "matplotlib>=3.8",  # the benchmark runner's chart, checked by tests/test_bench.py
 ]
 
 
