@@ -369,6 +369,29 @@ def _fft_exact_for_ints(g: Geometry, dtype: DtypeInfo, float_eps: float) -> bool
     return bound < 0.25 and worst_sum < 2**50
 
 
+def _check_integer_range(g: Geometry, dtype: DtypeInfo, func: str) -> None:
+    """Refuse integer problems whose widened accumulator could overflow.
+
+    Integer inputs narrower than the accumulator (the default integer dtype)
+    are promised exact results; when the dtype range times the number of
+    terms could exceed the accumulator (JAX with x64 off accumulates in
+    int32), the result could wrap silently, so it is an error instead.
+    Inputs already as wide as the accumulator follow the library's own
+    integer arithmetic, as ``xp.sum`` does.
+    """
+    if dtype.kind != "int":
+        return
+    acc_max = 2 ** (8 * dtype.itemsize - 1) - 1
+    terms = g.taps * g.group_in
+    if dtype.int_bound < acc_max and dtype.int_bound**2 * terms > acc_max:
+        raise TypeError(
+            f"{func}: integer inputs with values up to {dtype.int_bound} over {terms} "
+            f"terms can exceed the {8 * dtype.itemsize}-bit default integer dtype the "
+            f"result is computed in, which would wrap silently; use a wider integer "
+            f"dtype (JAX: enable x64) or floating-point inputs"
+        )
+
+
 @functools.lru_cache(maxsize=4096)
 def plan_correlation(
     g: Geometry,
@@ -388,6 +411,7 @@ def plan_correlation(
     ``ValueError`` when ``method="fft"`` cannot be honoured.
     """
     itemsize = dtype.itemsize
+    _check_integer_range(g, dtype, func)
     out_bytes = g.out_positions * g.out_channels * itemsize
     strided = any(s > 1 for s in g.stride)
     candidates: list[str] = []

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -352,7 +353,15 @@ def test_fft_and_direct_agree_signal(backend, data, seed):
     c = FFT_SIGNAL.draw(data, backend)
     rng = np.random.default_rng(seed)
     a, b = rand(rng, c["s1"], c["dtype"]), rand(rng, c["s2"], c["dtype"])
+    if c["dtype"] == "int16" and not backend.has_float64 and a.size * b.size > 1:
+        # JAX with x64 off accumulates in int32, which int16 products could
+        # overflow: refused rather than wrapped
+        with pytest.raises(TypeError, match="would wrap silently"):
+            run(backend, c["func"], a, b, c["mode"], "direct")
+        return
     direct = run(backend, c["func"], a, b, c["mode"], "direct")
+    if c["dtype"] == "int16" and not backend.has_float64:
+        return  # a single product: no FFT can round it in float32 either
     fft = run(backend, c["func"], a, b, c["mode"], "fft")
     # int16 through a float64 FFT is rounded back exactly: the bound is 0
     assert_close(fft, direct, 2 * bound(a, b, direct))
