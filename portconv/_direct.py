@@ -17,6 +17,7 @@ import math
 from typing import Any
 
 from ._compat import device_of, reshape
+from ._fft import dilate_kernel
 from ._plan import Geometry, Plan
 
 __all__ = ["run_direct", "weight_grad_taps", "uses_grid", "grid_extra_rows"]
@@ -215,7 +216,7 @@ def _toeplitz_strategy(xp: Any, x: Any, w: Any, g: Geometry, block: int) -> Any:
     width = block + span - 1
     o_last = g.out_spatial[-1]
     nb = -(-o_last // block)
-    w_last = dilate_last(xp, reshape(xp, w, (groups,) + g.kernel), g.dilation[-1])
+    w_last = dilate_kernel(xp, reshape(xp, w, (groups,) + g.kernel), g.dilation[-1:])
     frames = _frames(xp, x, block, width, nb)  # (N, G, *S_head, nb, width)
     head_out = g.out_spatial[:-1]
     r = math.prod(head_out) * nb
@@ -232,15 +233,6 @@ def _toeplitz_strategy(xp: Any, x: Any, w: Any, g: Geometry, block: int) -> Any:
         acc = _accumulate(acc, xp.matmul(fr, _toeplitz(xp, rows, block, width)))
     y = reshape(xp, acc, (n, groups) + head_out + (nb * block,))[..., :o_last]
     return reshape(xp, y, (n, g.out_channels) + g.out_spatial)
-
-
-def dilate_last(xp: Any, w: Any, d: int) -> Any:
-    """Insert ``d - 1`` zeros between the entries of the last axis."""
-    if d == 1:
-        return w
-    k = w.shape[-1]
-    stacked = xp.stack([w] + [xp.zeros_like(w)] * (d - 1), axis=-1)
-    return reshape(xp, stacked, tuple(w.shape[:-1]) + (k * d,))[..., : (k - 1) * d + 1]
 
 
 def _flat_grid(xp: Any, x: Any, g: Geometry, max_off: int) -> tuple[Any, int]:

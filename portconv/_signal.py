@@ -6,6 +6,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+from ._args import check_choice
 from ._compat import namespace_of, reshape
 from ._core import correlate_nd, make_plan, resolve_budget, warn_fft_nonfinite
 from ._dtypes import check_numeric, compute_dtype, dtype_info
@@ -24,13 +25,6 @@ _BOUNDARIES = {
     "symm": "symmetric",
     "symmetric": "symmetric",
 }
-
-
-def _check_choice(func: str, name: str, value: Any, choices) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"{func}: {name} must be a str, one of {list(choices)}, got {value!r}")
-    if value not in choices:
-        raise ValueError(f"{func}: {name}={value!r} must be one of {list(choices)}")
 
 
 def _mode_pads(
@@ -81,8 +75,8 @@ def _prepare(
     xp = namespace_of(func, in1=in1, in2=in2)
     kind1 = check_numeric(func, "in1", xp, in1)
     kind2 = check_numeric(func, "in2", xp, in2)
-    _check_choice(func, "mode", mode, _MODES)
-    _check_choice(func, "method", method, _METHODS)
+    check_choice(func, "mode", mode, _MODES)
+    check_choice(func, "method", method, _METHODS)
     budget = resolve_budget(func, workspace_bytes)
     if in1.ndim != in2.ndim:
         raise ValueError(
@@ -264,7 +258,7 @@ def _check_2d(func: str, in1: Any, in2: Any) -> None:
 
 
 def _boundary(func: str, boundary: Any, fillvalue: Any, a: Any, xp: Any) -> tuple[str, Any]:
-    _check_choice(func, "boundary", boundary, _BOUNDARIES)
+    check_choice(func, "boundary", boundary, _BOUNDARIES)
     if isinstance(fillvalue, bool) or not isinstance(fillvalue, numbers.Number):
         raise TypeError(
             f"{func}: fillvalue must be a Python number, got {fillvalue!r} "
