@@ -11,7 +11,13 @@ import warnings
 from typing import Any
 
 from . import _compat
-from ._direct import grid_extra_rows, run_direct, uses_grid
+from ._direct import (
+    grid_extra_rows,
+    run_direct,
+    toeplitz_on_lines,
+    toeplitz_zero_pads_in_band,
+    uses_grid,
+)
 from ._dtypes import float_eps
 from ._fft import run_fft
 from ._pad import pad_axes
@@ -65,8 +71,12 @@ def make_plan(
     method: str,
     dtype: DtypeInfo,
     budget: int,
+    only: str | None = None,
 ) -> Plan:
-    """Plan ``g`` for arrays like ``x`` (device kind, fft availability, JAX)."""
+    """Plan ``g`` for arrays like ``x`` (device kind, fft availability, JAX).
+
+    ``only``: force one strategy (tests and the sweep), see ``plan_correlation``.
+    """
     return plan_correlation(
         g,
         method,
@@ -77,6 +87,7 @@ def make_plan(
         budget,
         func,
         float_eps(xp, x),
+        only,
     )
 
 
@@ -102,9 +113,15 @@ def correlate_nd(
     if uses_grid(plan):
         (lo, hi), rest = pads[0], pads[1:]
         pads = ((lo, hi + grid_extra_rows(g)), *rest)
+    band_pads = (0, 0)
+    if toeplitz_on_lines(plan):
+        # channel-major before padding: the padding's copy does the transpose
+        x = xp.permute_dims(x, (1, 0) + tuple(range(2, x.ndim)))
+        if toeplitz_zero_pads_in_band(plan, pad_mode, fill):
+            band_pads, pads = pads[-1], (*pads[:-1], (0, 0))
     xpad = _compat.batch_chunks_only(pad_axes(xp, x, pads, pad_mode, fill))
     if not plan.strategy.startswith("fft"):
-        return run_direct(xp, xpad, w, plan)
+        return run_direct(xp, xpad, w, plan, band_pads)
     if xp.isdtype(x.dtype, "integral"):
         wide = _compat.widest_float_dtype(xp, x)
         y = run_fft(xp, xp.astype(xpad, wide), xp.astype(w, wide), plan, complex_=False)

@@ -20,7 +20,14 @@ from ._compat import device_of, reshape
 from ._fft import dilate_kernel
 from ._plan import Geometry, Plan
 
-__all__ = ["run_direct", "weight_grad_taps", "uses_grid", "grid_extra_rows"]
+__all__ = [
+    "run_direct",
+    "weight_grad_taps",
+    "uses_grid",
+    "grid_extra_rows",
+    "toeplitz_on_lines",
+    "toeplitz_zero_pads_in_band",
+]
 
 
 def _tap_slices(g: Geometry, tap: tuple[int, ...]) -> tuple[slice, ...]:
@@ -126,8 +133,11 @@ def _im2col(xp: Any, x: Any, w: Any, g: Geometry, batch_tile: int) -> Any:
     return reshape(xp, y, (x.shape[0], g.out_channels) + g.out_spatial)
 
 
-def run_direct(xp: Any, x: Any, w: Any, plan: Plan) -> Any:
-    """Execute a direct strategy of ``plan`` on padded ``x`` and weight ``w``."""
+def run_direct(xp: Any, x: Any, w: Any, plan: Plan, band_pads: tuple[int, int] = (0, 0)) -> Any:
+    """Execute a direct strategy of ``plan`` on padded ``x`` and weight ``w``.
+
+    ``band_pads``: see :func:`toeplitz_zero_pads_in_band`.
+    """
     g = plan.geometry
     if uses_grid(plan):
         return _grid(xp, x, w, g, plan.strategy, plan.batch_tile)
@@ -139,6 +149,8 @@ def run_direct(xp: Any, x: Any, w: Any, plan: Plan) -> Any:
         return _im2col_last(xp, x, w, g)
     if plan.strategy == "im2col":
         return _im2col(xp, x, w, g, plan.batch_tile)
+    if toeplitz_on_lines(plan):
+        return _toeplitz_lines(xp, x, w, g, plan.block, band_pads)
     if plan.strategy == "toeplitz":
         return _toeplitz_strategy(xp, x, w, g, plan.block)
     raise AssertionError(plan.strategy)
@@ -177,6 +189,8 @@ def _frames(xp: Any, x: Any, block: int, width: int, nb: int) -> Any:
     Built from ``ceil(width / block)`` reshaped slices, so no gather is needed.
     """
     lead = tuple(x.shape[:-1])
+    if nb == 1 and x.shape[-1] >= width:  # one frame per line: a view
+        return reshape(xp, x[..., :width], lead + (1, width))
     q = -(-width // block)
     need = (nb + q - 1) * block
     if x.shape[-1] < need:
@@ -203,6 +217,79 @@ def _toeplitz(xp: Any, rows: Any, block: int, width: int) -> Any:
     flat = xp.concat([v] * block, axis=-1)[..., : block * width]
     t = reshape(xp, flat, lead + (block, width))
     return xp.matrix_transpose(t)
+
+
+def toeplitz_on_lines(plan: Plan) -> bool:
+    """Whether the banded-matmul ``plan`` runs channel-major on the flat line grid.
+
+    Needs stride 1 on every axis but the last (the last axis always has
+    stride 1 for this strategy); the input is then handed in as ``(G, N, *S)``.
+    """
+    g = plan.geometry
+    return plan.strategy == "toeplitz" and all(s == 1 for s in g.stride[:-1])
+
+
+def toeplitz_zero_pads_in_band(plan: Plan, pad_mode: str, fill: Any) -> bool:
+    """Whether the last axis's zero padding can live in the band instead of ``x``.
+
+    With one frame per line, band rows that would meet padding zeros are
+    simply dropped: the input lines are used unpadded, which saves a copy.
+    """
+    g = plan.geometry
+    lo, hi = g.pads[-1]
+    return (
+        toeplitz_on_lines(plan)
+        and plan.block >= g.out_spatial[-1]
+        and pad_mode == "constant"
+        and fill == 0
+        and lo >= 0
+        and hi >= 0
+    )
+
+
+def _toeplitz_lines(
+    xp: Any, x: Any, w: Any, g: Geometry, block: int, band_pads: tuple[int, int]
+) -> Any:
+    # ``x`` is channel-major ``(G, N, *S)``: samples and the leading spatial
+    # axes merge into one axis of lines, each tap of the leading kernel axes
+    # is a line offset (a view), and each matmul runs per channel over every
+    # sample at once -- a few tall products instead of N * G tiny ones.
+    # ``band_pads``: zero padding of the last axis left out of ``x`` (the band
+    # drops the rows that would meet it).
+    groups, n = g.groups, g.batch
+    span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
+    width = block + span - 1
+    o_last = g.out_spatial[-1]
+    nb = -(-o_last // block)
+    head_sp = g.padded_spatial[:-1]
+    lines = n * math.prod(head_sp)
+    w_last = dilate_kernel(xp, reshape(xp, w, (groups,) + g.kernel), g.dilation[-1:])
+    lo = band_pads[0]
+    if band_pads != (0, 0):
+        frames = reshape(xp, x, (groups, lines, x.shape[-1]))
+    else:
+        frames = _frames(xp, x, block, width, nb)  # (G, N, *S_head, nb, width)
+        frames = reshape(xp, frames, (groups, lines * nb, width))
+    line = frames.shape[-1]
+    offsets = [
+        sum(t * d * math.prod(head_sp[i + 1 :]) for i, (t, d) in enumerate(zip(head, g.dilation)))
+        for head in _taps(g.kernel[:-1])
+    ]
+    rows = lines - max(offsets)
+    acc = None
+    for head, off in zip(_taps(g.kernel[:-1]), offsets):
+        op = frames[:, off * nb : (off + rows) * nb, :]
+        band = _toeplitz(xp, w_last[(slice(None),) + head + (slice(None),)], block, width)
+        if band_pads != (0, 0):
+            band = band[:, lo : lo + line, :]
+        acc = _accumulate(acc, xp.matmul(op, band))  # (G, rows * nb, block)
+    acc = reshape(xp, acc, (groups, rows, nb * block))
+    if rows < lines:  # lines whose taps run past the end only feed cut outputs
+        tail = xp.zeros((groups, lines - rows, nb * block), dtype=acc.dtype, device=device_of(acc))
+        acc = xp.concat([acc, tail], axis=1)
+    y = reshape(xp, acc, (groups, n) + head_sp + (nb * block,))
+    y = y[(slice(None), slice(None)) + tuple(slice(0, o) for o in g.out_spatial)]
+    return xp.permute_dims(y, (1, 0) + tuple(range(2, 2 + g.ndim)))
 
 
 def _toeplitz_strategy(xp: Any, x: Any, w: Any, g: Geometry, block: int) -> Any:

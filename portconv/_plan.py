@@ -256,11 +256,17 @@ def _strategy_cost(
         width = block + span - 1
         head = t // g.kernel[-1]
         rows = -(-m // block)  # output rows of ``block`` positions, all samples
-        frames = x_elems * math.prod(g.padded_spatial) * width / block * c["copy"] * scale
+        x_padded = x_elems * math.prod(g.padded_spatial)
+        if block >= g.out_spatial[-1] and width <= g.padded_spatial[-1]:
+            frames = 0.0  # one frame per line: a view
+        else:
+            frames = x_padded * width / block * c["copy"] * scale
         # skinny (rows x width) @ (width x block) products run well below peak
         gemm = 1.5 * head * groups * _gemm_time(c, rows, width, block, scale)
         strided = any(s > 1 for s in g.stride[:-1])
         copies = head * rows * width * c["copy"] * scale if strided else 0.0
+        if not strided and g.batch > 1 and groups > 1:
+            copies = x_padded * c["copy"] * scale  # the channel-major transpose
         return frames + gemm + copies + (head - 1) * acc_pass
     if strategy == "fft":
         pts = math.prod(fft_shape)
@@ -290,8 +296,10 @@ def _toeplitz_block(g: Geometry, dtype: DtypeInfo, device: str) -> int | None:
     if span < 2:
         return None
     best = None
-    for block in (16, 32, 64, 128, 256, 512, 1024):
-        if block > 2 * g.out_spatial[-1] and best is not None:
+    o_last = g.out_spatial[-1]
+    blocks = sorted({16, 32, 64, 128, 256, 512, 1024} | ({o_last} if o_last <= 1024 else set()))
+    for block in blocks:
+        if block > 2 * o_last and best is not None:
             break
         cost = _strategy_cost(g, "toeplitz", dtype, device, None, block)
         if best is None or cost < best[0]:
@@ -403,12 +411,16 @@ def plan_correlation(
     budget: int,
     func: str,
     float_eps: float = 2.0**-52,
+    only: str | None = None,
 ) -> Plan:
     """Choose the strategy for ``g``: cheapest modelled cost within ``budget``.
 
     ``method`` is ``"direct"``, ``"fft"`` or ``"auto"``.  Raises
     ``MemoryError`` when no admissible strategy fits the budget and
-    ``ValueError`` when ``method="fft"`` cannot be honoured.
+    ``ValueError`` when ``method="fft"`` cannot be honoured.  ``only`` (for
+    tests and the strategy sweep) keeps that one strategy, with the blocks and
+    tiles the planner would give it, and raises ``LookupError`` when it is not
+    admissible for ``g``.
     """
     itemsize = dtype.itemsize
     _check_integer_range(g, dtype, func)
@@ -447,6 +459,10 @@ def plan_correlation(
     if toeplitz_block is not None:
         candidates.append("toeplitz")
 
+    if only is not None:
+        if only not in candidates:
+            raise LookupError(f"{func}: strategy {only!r} is not admissible here: {candidates}")
+        candidates = [only]
     options = []
     for strategy in candidates:
         fft_shape = {

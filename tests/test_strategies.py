@@ -1,0 +1,150 @@
+"""Every internal strategy, forced one at a time, against an independent reference.
+
+``method="auto"`` only runs the strategy the cost model prefers, so a strategy
+that is rarely chosen (or a layout trick inside one, such as the banded
+matmul's channel-major line grid) could be wrong without any public test
+noticing.  Here the planner is asked for each admissible strategy in turn
+(``plan_correlation(..., only=...)``, the same blocks and tiles it would pick
+itself) and the result is compared with the np.pad/einsum reference, on
+every backend (jitted under JAX).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from portconv import _core, _plan
+from portconv._compat import namespace_of
+from portconv._dtypes import dtype_info
+
+from ._helpers import assert_close, error_bound, n_examples
+from ._reference import conv_reference
+
+EXAMPLES = 60
+# zero padding is drawn most: the banded matmul folds it into the band
+PAD_MODES = ("constant",) * 4 + ("reflect", "replicate", "circular", "symmetric")
+
+
+@st.composite
+def geometries(draw) -> dict:
+    nsp = draw(st.integers(1, 3))
+    groups = draw(st.sampled_from((1, 1, 2, 3)))
+    depthwise = draw(st.sampled_from((True, True, False)))
+    cg = 1 if depthwise else draw(st.integers(1, 3))
+    cog = 1 if depthwise else draw(st.integers(1, 3))
+    kernel = tuple(draw(st.integers(1, 4)) for _ in range(nsp))
+    stride = tuple(draw(st.sampled_from((1, 1, 2, 3))) for _ in range(nsp))
+    dilation = tuple(draw(st.sampled_from((1, 1, 2))) for _ in range(nsp))
+    big = 24 if nsp == 1 else (12 if nsp == 2 else 6)
+    spatial = tuple(draw(st.integers(1, big)) for _ in range(nsp))
+    pads = tuple((draw(st.integers(-1, 3)), draw(st.integers(-1, 3))) for _ in range(nsp))
+    spans = [d * (k - 1) + 1 for d, k in zip(dilation, kernel)]
+    # every padded axis must hold the kernel span (the planner's callers check it)
+    spatial = tuple(
+        max(n, s - lo - hi, 1 - min(lo, 0) - min(hi, 0), 1)
+        for n, s, (lo, hi) in zip(spatial, spans, pads)
+    )
+    mode = draw(st.sampled_from(PAD_MODES))
+    if mode != "constant":  # index-map padding needs pads within the input
+        pads = tuple(
+            (min(max(lo, 0), n - 1), min(max(hi, 0), n - 1)) for n, (lo, hi) in zip(spatial, pads)
+        )
+        spatial = tuple(max(n, s - lo - hi) for n, s, (lo, hi) in zip(spatial, spans, pads))
+    return {
+        "batch": draw(st.integers(1, 3)),
+        "groups": groups,
+        "cg": cg,
+        "cog": cog,
+        "spatial": spatial,
+        "kernel": kernel,
+        "stride": stride,
+        "dilation": dilation,
+        "pads": pads,
+        "mode": mode,
+        "fill": draw(st.sampled_from((0, 0, 1.5))) if mode == "constant" else 0,
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap", "symmetric": "symmetric"}
+
+
+def _reference(x, w, c) -> np.ndarray:
+    """Crop negative pads, pad with NumPy, then the einsum reference."""
+    crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(x.shape[2:], c["pads"]))
+    xc = x[(slice(None), slice(None)) + crop]
+    grow = [(0, 0), (0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in c["pads"]]
+    if c["mode"] == "constant":
+        xpad = np.pad(xc, grow, mode="constant", constant_values=c["fill"])
+    else:
+        xpad = np.pad(xc, grow, mode=NP_MODES[c["mode"]])
+    zero = [(0, 0)] * len(c["pads"])
+    return conv_reference(xpad, w, None, c["stride"], zero, c["dilation"], c["groups"])
+
+
+@settings(max_examples=n_examples(EXAMPLES))
+@given(c=geometries())
+def test_every_strategy_matches_the_reference(backend, c):
+    rng = np.random.default_rng(c["seed"])
+    cin, cout = c["groups"] * c["cg"], c["groups"] * c["cog"]
+    x64 = rng.standard_normal((c["batch"], cin) + c["spatial"])
+    w64 = rng.standard_normal((cout, c["cg"]) + c["kernel"])
+    g = _plan.Geometry(
+        c["batch"],
+        cin,
+        cout,
+        c["groups"],
+        c["spatial"],
+        c["kernel"],
+        c["stride"],
+        c["dilation"],
+        c["pads"],
+    )
+    if min(g.out_spatial) < 1:
+        return
+    expected = _reference(x64, w64, c)
+    dtype = backend.dtype("float64") if backend.has_float64 else backend.dtype("float32")
+    x, w = backend.asarray(x64), backend.asarray(w64)
+    if x.dtype != dtype:
+        x, w = backend.xp.astype(x, dtype), backend.xp.astype(w, dtype)
+    xp = namespace_of("test", x=x, w=w)
+    info = dtype_info(xp, x.dtype, (x.dtype,))
+    ran = []
+    for strategy in _plan.STRATEGIES:
+        try:
+            plan = _core.make_plan("test", xp, x, g, "auto", info, 2**40, only=strategy)
+        except LookupError:
+            continue
+        ran.append(strategy)
+
+        def run(x, w, plan=plan):
+            return _core.correlate_nd(xp, x, w, plan, pad_mode=c["mode"], fill=c["fill"])
+
+        if backend.jit:
+            import jax
+
+            y = jax.jit(run)(x, w)
+        else:
+            y = run(x, w)
+        bound = error_bound(
+            x64, w64, np.float64 if backend.has_float64 else np.float32, expected.shape
+        )
+        bound *= math.sqrt(c["groups"] * c["cg"] + 1)
+        try:
+            assert_close(backend, y, expected, dtype=dtype, bound=bound)
+        except AssertionError as exc:
+            raise AssertionError(f"strategy {strategy!r}, plan {plan}: {exc}") from exc
+    # the per-tap matmul is always admissible, the broadcast one per channel
+    assert "shift" in ran and ("elementwise" in ran) == (c["cg"] == 1), ran
+
+
+def test_only_rejects_an_inadmissible_strategy():
+    g = _plan.Geometry(1, 4, 4, 1, (8, 8), (3, 3), (1, 1), (1, 1), ((0, 0), (0, 0)))
+    info = _plan.DtypeInfo("real", 4)
+    with pytest.raises(LookupError, match="elementwise"):
+        _plan.plan_correlation(g, "auto", info, "cpu", True, False, 2**30, "f", only="elementwise")
