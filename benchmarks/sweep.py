@@ -11,10 +11,10 @@ Writes ``benchmarks/results/auto-sweep-<machine>.{json,md}`` by default.
 
 Strategies are forced through the planner itself: the problem is planned as
 ``portconv._nn._conv`` (or ``portconv.correlate``) plans it, then re-planned
-once per strategy with every other strategy's modelled cost multiplied by a
-huge constant, so each forced plan carries the blocks, tiles and FFT lengths
-the planner would give that strategy (new strategies are swept without
-changes here), and is run with ``portconv._core.correlate_nd``.  A strategy
+once per strategy with ``only=`` that strategy, so each forced plan carries
+the blocks, tiles and FFT lengths the planner would give it (new strategies
+are swept without changes here), and is run with
+``portconv._core.correlate_nd``.  A strategy
 the planner does not offer for a problem (e.g. ``elementwise`` with several
 input channels per group) is skipped.  This reaches into private modules on
 purpose: it measures the planner.
@@ -141,6 +141,63 @@ SHAPES: tuple[Shape, ...] = (
 )
 
 
+#: Shapes the cost model's constants are fitted on (``--set train``,
+#: ``benchmarks/fit_cost_model.py``): none of them is in ``SHAPES``, so the
+#: 50-shape sweep above measures the fitted model on problems it never saw.
+TRAIN_SHAPES: tuple[Shape, ...] = (
+    _sig("1d 500*7", (500,), (7,)),
+    _sig("1d 2000*15", (2000,), (15,)),
+    _sig("1d 5000*3", (5000,), (3,)),
+    _sig("1d 20k*31", (20_000,), (31,)),
+    _sig("1d 20k*129", (20_000,), (129,)),
+    _sig("1d 32k*5", (32_768,), (5,)),
+    _sig("1d 32k*513", (32_768,), (513,)),
+    _sig("1d 128k*17", (131_072,), (17,)),
+    _sig("1d 128k*129", (131_072,), (129,)),
+    _sig("1d 200k*2049", (200_000,), (2049,)),
+    _sig("1d 8192*1000 full", (8192,), (1000,), "full"),
+    _sig("1d 50k*40 valid", (50_000,), (40,), "valid"),
+    _sig("2d 48^2*5^2", (48, 48), (5, 5)),
+    _sig("2d 96^2*3^2", (96, 96), (3, 3)),
+    _sig("2d 96^2*11^2", (96, 96), (11, 11)),
+    _sig("2d 160^2*5^2", (160, 160), (5, 5)),
+    _sig("2d 192^2*7^2", (192, 192), (7, 7)),
+    _sig("2d 192^2*25^2", (192, 192), (25, 25)),
+    _sig("2d 320^2*3^2", (320, 320), (3, 3)),
+    _sig("2d 320^2*13^2", (320, 320), (13, 13)),
+    _sig("2d 400^2*5^2", (400, 400), (5, 5)),
+    _sig("2d 640^2*3^2", (640, 640), (3, 3)),
+    _sig("2d 100x400*3x15", (100, 400), (3, 15)),
+    _sig("2d 300x100*9x3", (300, 100), (9, 3)),
+    _sig("2d 128^2*32^2 full", (128, 128), (32, 32), "full"),
+    _sig("2d 256^2*8^2 valid", (256, 256), (8, 8), "valid"),
+    _sig("3d 24^3*5^3", (24, 24, 24), (5, 5, 5)),
+    _sig("3d 48^3*3^3", (48, 48, 48), (3, 3, 3)),
+    _nn("conv 1x1x128^2->8 3x3", (1, 1, 128, 128), (8, 1, 3, 3), padding=1),
+    _nn("conv 2x8x64^2->16 3x3", (2, 8, 64, 64), (16, 8, 3, 3), padding=1),
+    _nn("conv 4x64x16^2->64 3x3", (4, 64, 16, 16), (64, 64, 3, 3), padding=1),
+    _nn("conv 1x32x56^2->32 3x3", (1, 32, 56, 56), (32, 32, 3, 3), padding=1),
+    _nn("conv 8x128x8^2->128 3x3", (8, 128, 8, 8), (128, 128, 3, 3), padding=1),
+    _nn("conv 2x64x32^2->64 1x1", (2, 64, 32, 32), (64, 64, 1, 1)),
+    _nn("conv 1x3x96^2->24 5x5 s2", (1, 3, 96, 96), (24, 3, 5, 5), stride=2, padding=2),
+    _nn("conv 2x16x48^2->32 5x5", (2, 16, 48, 48), (32, 16, 5, 5), padding=2),
+    _nn("dw 4x48x32^2 3x3", (4, 48, 32, 32), (48, 1, 3, 3), padding=1, groups=48),
+    _nn("dw 1x96x56^2 3x3", (1, 96, 56, 56), (96, 1, 3, 3), padding=1, groups=96),
+    _nn("dw 2x32x32^2 7x7", (2, 32, 32, 32), (32, 1, 7, 7), padding=3, groups=32),
+    _nn("dw 4x64x28^2 3x3 s2", (4, 64, 28, 28), (64, 1, 3, 3), stride=2, padding=1, groups=64),
+    _nn("grouped 2x32x28^2 g8 3x3", (2, 32, 28, 28), (32, 4, 3, 3), padding=1, groups=8),
+    _nn("dilated 1x16x64^2 3x3 d3", (1, 16, 64, 64), (16, 16, 3, 3), padding=3, dilation=3),
+    _nn("conv 2x32x28^2->64 3x3 s2", (2, 32, 28, 28), (64, 32, 3, 3), stride=2, padding=1),
+    _nn("conv1d 2x32x2048->32 k5", (2, 32, 2048), (32, 32, 5), padding=2),
+    _nn("conv1d 4x8x4096->16 k31", (4, 8, 4096), (16, 8, 31), padding=15),
+    _nn("conv1d 16x128x64->128 k3", (16, 128, 64), (128, 128, 3), padding=1),
+    _nn("conv1d 1x4x32768->4 k257", (1, 4, 32768), (4, 4, 257), padding=128),
+    _nn("conv3d 1x8x24^3->8 3^3", (1, 8, 24, 24, 24), (8, 8, 3, 3, 3), padding=1),
+    _nn("conv3d 2x4x16^3->8 5^3", (2, 4, 16, 16, 16), (8, 4, 5, 5, 5), padding=2),
+    _nn("conv3d 1x1x40^3->4 3^3", (1, 1, 40, 40, 40), (4, 1, 3, 3, 3), padding=1),
+)
+
+
 # --------------------------------------------------------------------------
 # Plans
 
@@ -181,50 +238,20 @@ def _captured_planner_call():
         _core.plan_correlation = original
 
 
-@contextlib.contextmanager
-def _only(strategy: str):
-    """Make every strategy but ``strategy`` look prohibitively expensive.
-
-    Only the outermost cost evaluations are penalised (a strategy's cost may
-    be built from another's, as overlap-save from FFT), and by a constant
-    factor, so the planner's own choice of blocks and tiles is unchanged.
-    """
-    original = _plan._strategy_cost
-    depth = 0
-
-    def cost(g: Geometry, name: str, *args: Any, **kwargs: Any) -> float:
-        nonlocal depth
-        depth += 1
-        try:
-            value = original(g, name, *args, **kwargs)
-        finally:
-            depth -= 1
-        if depth == 0 and name != strategy:
-            return (value + 1.0) * 1e12
-        return value
-
-    _plan._strategy_cost = cost
-    try:
-        yield
-    finally:
-        _plan._strategy_cost = original
-
-
 def _forced(planner_call: dict[str, Any], strategy: str) -> tuple[Plan | None, str]:
-    """The plan the planner builds when ``strategy`` is its only affordable choice.
+    """The plan the planner builds for ``strategy`` alone (``only=``).
 
     Returns ``(None, reason)`` when the planner does not offer ``strategy``
     for this problem (inadmissible) or it does not fit the budget.  Calls the
     planner past its cache so no forced plan leaks into later public calls.
     """
     plan_uncached = _plan.plan_correlation.__wrapped__
-    with _only(strategy):
-        try:
-            plan = plan_uncached(*planner_call["args"], **planner_call["kwargs"])
-        except MemoryError:
-            return None, "over the workspace budget"
-    if plan.strategy != strategy:
+    try:
+        plan = plan_uncached(*planner_call["args"], **{**planner_call["kwargs"], "only": strategy})
+    except LookupError:
         return None, "not offered by the planner for this problem"
+    except MemoryError:
+        return None, "over the workspace budget"
     return plan, ""
 
 
@@ -275,7 +302,12 @@ def _sweep_one(shape: Shape, backend: str) -> dict[str, Any]:
         if plan is None:
             skipped[strategy] = why
             continue
-        model[strategy] = {"cost": plan.cost, "workspace": plan.workspace_bytes}
+        model[strategy] = {
+            "cost": plan.cost,
+            "workspace": plan.workspace_bytes,
+            "block": plan.block,
+            "fft_shape": None if plan.fft_shape is None else list(plan.fft_shape),
+        }
         runs[strategy] = wrap(lambda plan=plan: correlate_nd(xp, x, w, plan))
     times = _time(runs)
     medians = {s: statistics.median(t) for s, t in times.items()}
@@ -416,6 +448,12 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
     p.add_argument("--limit", type=int, help="only the first N shapes")
+    p.add_argument(
+        "--set",
+        choices=("eval", "train"),
+        default="eval",
+        help="the 50 evaluation shapes, or the shapes the cost model is fitted on",
+    )
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--md", metavar="PATH")
     p.add_argument("--keep-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE")
@@ -429,13 +467,16 @@ def main(argv: list[str] | None = None) -> int:
     env = None if args.keep_env else reexec_env(dict(os.environ))
     if env is not None:
         return subprocess.call([sys.executable, __file__, *args_list], env=env)
-    suffix = "" if args.backend == "numpy" else f"-{args.backend}"
+    suffix = ("" if args.backend == "numpy" else f"-{args.backend}") + (
+        "-train" if args.set == "train" else ""
+    )
     stem = Path(__file__).resolve().parent / "results" / f"auto-sweep-{machine_name()}{suffix}"
     json_path = Path(args.json or f"{stem}.json")
     md_path = Path(args.md or f"{stem}.md")
     start, load_start, git_start = time.perf_counter(), loadavg(), describe_machine()["git"]
     rows = []
-    shapes = SHAPES[: args.limit] if args.limit else SHAPES
+    pool = TRAIN_SHAPES if args.set == "train" else SHAPES
+    shapes = pool[: args.limit] if args.limit else pool
     for i, shape in enumerate(shapes, 1):
         row = _sweep_one(shape, args.backend)
         rows.append(row)
@@ -446,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     meta = {**describe_machine(), "backend": args.backend, "tolerance": TOLERANCE}
+    meta["set"] = args.set
     meta["elapsed_s"] = round(time.perf_counter() - start, 1)
     meta["loadavg_start"], meta["loadavg_end"] = load_start, loadavg()
     meta["git"], meta["git_end"] = git_start, meta["git"]

@@ -87,7 +87,7 @@ def make_plan(
         budget,
         func,
         float_eps(xp, x),
-        only,
+        only=only,
     )
 
 

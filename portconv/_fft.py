@@ -64,6 +64,7 @@ def _spectral(xp: Any, x: Any, wflip: Any, shape, groups: int, complex_: bool) -
         fwq = reshape(xp, reshape(xp, fwq, (q * groups, cg, cog)), (q, groups, cg, cog))
         fy = xp.permute_dims(xp.matmul(fxq, fwq), (2, 1, 3, 0))  # (N, G, Cog, Q)
     fy = reshape(xp, fy, (n, c_out) + fshape)
+    del fx, fw  # eager libraries free both spectra before the inverse transform
     if complex_:
         return xp.fft.ifftn(fy, s=shape, axes=axes)
     return xp.fft.irfftn(fy, s=shape, axes=axes)

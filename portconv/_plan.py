@@ -186,20 +186,43 @@ class Plan:
 # rough bandwidth/launch model until a GPU run refits it.
 _COSTS = {
     "cpu": {
-        "call": 4e-6,  # fixed cost of one array operation
-        "elem": 1.0e-9,  # one multiply-add pass over one output element
-        "copy": 1.2e-9,  # copying one element (slices, stacks, padding)
-        "read": 0.3e-9,  # streaming one element through matmul when memory bound
-        "gemm": 1.0 / 50e9,  # one real multiply-add inside matmul (~100 GFLOP/s)
-        "fft": 1.0e-9,  # per point per log2(points) of one real transform
+        "call": 1.91e-06,
+        "elem": 7.47e-10,
+        "copy": 1e-09,
+        "gather": 2.15e-09,
+        "read": 3.19e-10,
+        "gemm": 1.77e-11,
+        "gemm_k": 44.2,
+        "gemm_n": 2.12,
+        "fft": 1.41e-09,
+        "fft_each": 5.85e-07,
+        "base": 0.000418,
+        "x_elementwise": 1.09,
+        "x_shift": 0.942,
+        "x_im2col_last": 0.578,
+        "x_im2col": 0.842,
+        "x_toeplitz": 1.06,
+        "x_fft": 0.717,
+        "x_fft_blocks": 0.645,
+        "o_elementwise": 1.87e-05,
+        "o_shift": 1.95e-05,
+        "o_im2col_last": 1.48e-05,
+        "o_im2col": 1.81e-05,
+        "o_toeplitz": 2.53e-05,
+        "o_fft": 2.96e-05,
+        "o_fft_blocks": 2.7e-05,
     },
     "gpu": {
         "call": 12e-6,
         "elem": 0.02e-9,
         "copy": 0.01e-9,
+        "gather": 0.02e-9,
         "read": 0.005e-9,
         "gemm": 1.0 / 20e12,
+        "gemm_k": 64.0,
+        "gemm_n": 8.0,
         "fft": 0.01e-9,
+        "fft_each": 2e-6,
     },
 }
 
@@ -208,22 +231,40 @@ def _fft_points_cost(points: int) -> float:
     return points * max(math.log2(max(points, 2)), 1.0)
 
 
-def _gemm_efficiency(k: int) -> float:
-    # A matmul with a short contraction runs far below the BLAS peak.
-    return min(1.0, (k + 8) / 64)
+def _gemm_efficiency(c: dict, m: int, k: int, n: int) -> float:
+    # A matmul with a short contraction, or a thin output, runs far below
+    # the BLAS peak; each halves the speed at its constant.
+    return 1.0 / ((1.0 + c["gemm_k"] / k) * (1.0 + c["gemm_n"] / min(m, n)))
 
 
 def _gemm_time(c: dict, m: int, k: int, n: int, scale: float) -> float:
     """``(m x k) @ (k x n)``: compute bound, or memory bound (matrix-vector)."""
-    compute = m * k * n * c["gemm"] * scale / _gemm_efficiency(min(k, 4 * n))
+    compute = m * k * n * c["gemm"] * scale / _gemm_efficiency(c, m, k, n)
     memory = (m * k + k * n + m * n) * c["read"] * scale
     return max(compute, memory) + c["call"]
 
 
 def _strategy_cost(
-    g: Geometry, strategy: str, dtype: DtypeInfo, device: str, fft_shape, block=None
+    g: Geometry,
+    strategy: str,
+    dtype: DtypeInfo,
+    device: str,
+    fft_shape,
+    block=None,
+    costs: dict | None = None,
 ) -> float:
-    c = _COSTS["gpu" if device == "gpu" else "cpu"]
+    """Modelled seconds of ``strategy``; ``costs`` overrides the device's table (fits).
+
+    The table's optional ``x_<strategy>`` scales a strategy's modelled work and
+    ``o_<strategy>`` adds its fixed set-up time; ``base`` is the fixed cost of
+    any call (it does not change a choice, only how well times are modelled).
+    """
+    c = costs or _COSTS["gpu" if device == "gpu" else "cpu"]
+    work = _strategy_time(g, strategy, dtype, c, fft_shape, block)
+    return c.get("x_" + strategy, 1.0) * work + c.get("o_" + strategy, 0.0) + c.get("base", 0.0)
+
+
+def _strategy_time(g: Geometry, strategy: str, dtype: DtypeInfo, c: dict, fft_shape, block):
     scale = 4 if dtype.kind == "complex" else 1
     if dtype.kind == "int":
         scale = 3  # integer products are not vectorised as well, and never BLAS
@@ -248,6 +289,8 @@ def _strategy_cost(
             copy = (copied + 1) * x_padded * c["copy"] * scale + passes * c["call"]
         else:
             copy = t * m * g.in_channels * c["copy"] * scale + passes * c["call"]
+        if strategy != "im2col":  # the weight is permuted taps-first (a gather)
+            copy += g.out_channels * cin_g * t * c["gather"] * scale
         per_sample = m // max(g.batch, 1)
         gemm = passes * g.batch * groups * _gemm_time(c, per_sample, cin_g * width, cout_g, scale)
         return copy + gemm + (passes - 1) * acc_pass
@@ -265,6 +308,7 @@ def _strategy_cost(
         gemm = 1.5 * head * groups * _gemm_time(c, rows, width, block, scale)
         strided = any(s > 1 for s in g.stride[:-1])
         copies = head * rows * width * c["copy"] * scale if strided else 0.0
+        copies += head * groups * (width + 1) * block * c["copy"] * scale  # the bands
         if not strided and g.batch > 1 and groups > 1:
             copies = x_padded * c["copy"] * scale  # the channel-major transpose
         return frames + gemm + copies + (head - 1) * acc_pass
@@ -273,6 +317,7 @@ def _strategy_cost(
         half = pts if dtype.kind == "complex" else pts // 2
         transforms = x_elems + g.out_channels * cin_g + g.batch * g.out_channels
         per = _fft_points_cost(pts) * c["fft"] * (2 if dtype.kind == "complex" else 1)
+        per += c["fft_each"]
         if cin_g == 1:
             product = g.batch * g.out_channels * half * c["elem"] * 4
         else:
@@ -284,7 +329,7 @@ def _strategy_cost(
         span = g.dilation[0] * (g.kernel[0] - 1) + 1
         nb = -(-(g.padded_spatial[0] - span + 1) // (length - span + 1))
         framed = dataclasses.replace(g, batch=g.batch * nb)
-        return _strategy_cost(framed, "fft", dtype, device, fft_shape) + 6 * c["call"]
+        return _strategy_time(framed, "fft", dtype, c, fft_shape, None) + 6 * c["call"]
     raise AssertionError(strategy)
 
 
@@ -432,8 +477,15 @@ def plan_correlation(
             candidates.append("elementwise")
         if dtype.kind != "int":
             # integer matmul is missing on some devices (torch CUDA); integer
-            # inputs use the exact broadcast multiply-accumulate instead
-            candidates += ["shift", "im2col_last", "im2col"]
+            # inputs use the exact broadcast multiply-accumulate instead.
+            # Forms that coincide are offered once: with one tap all three
+            # are one matmul, with a 1-wide last kernel axis im2col_last is
+            # shift, and with a kernel along the last axis only it is im2col.
+            candidates.append("shift")
+            if 1 < g.kernel[-1] < g.taps:
+                candidates.append("im2col_last")
+            if g.taps > 1:
+                candidates.append("im2col")
         elif g.group_in > 1:
             candidates.append("elementwise")
     fft_ok = fft_available and (dtype.kind != "int" or _fft_exact_for_ints(g, dtype, float_eps))
