@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/fit_cost_model.py --train T.json [--eval E.json] [--write]
+    python benchmarks/fit_cost_model.py --train T.json... [--eval E.json...] [--table cpu|cpu-xla] [--write]
 
 ``T.json`` / ``E.json`` are outputs of ``benchmarks/sweep.py`` (``--set train``
 and the default evaluation set): every admissible strategy's measured median
@@ -57,9 +57,27 @@ PRIOR = np.array(
 )
 
 
-def _problems(path: str) -> list[dict[str, Any]]:
-    """Each shape's geometry, and per strategy its plan details and median."""
-    rows = json.loads(Path(path).read_text())["rows"]
+def _problems(paths: list[str]) -> list[dict[str, Any]]:
+    """Each shape's geometry, and per strategy its plan details and median.
+
+    With several sweeps of the same shapes, a strategy's time is the
+    geometric mean of its medians over the sweeps whose plan had the same
+    block and FFT length (fewer noisy outliers to fit).
+    """
+    runs = [json.loads(Path(path).read_text())["rows"] for path in paths]
+    rows = runs[0]
+    for r in rows:
+        for strategy in r["median_s"]:
+            values = [
+                o["median_s"][strategy]
+                for other in runs
+                for o in other
+                if o["name"] == r["name"]
+                and strategy in o["median_s"]
+                and o["model"][strategy]["block"] == r["model"][strategy]["block"]
+                and o["model"][strategy]["fft_shape"] == r["model"][strategy]["fft_shape"]
+            ]
+            r["median_s"][strategy] = math.exp(sum(map(math.log, values)) / len(values))
     out = []
     for r in rows:
         shape = Shape(
@@ -82,8 +100,11 @@ def _problems(path: str) -> list[dict[str, Any]]:
     return out
 
 
+FIXED: dict[str, float] = {}  # the row's entries that are facts, not fitted
+
+
 def _table(theta: np.ndarray) -> dict[str, float]:
-    return dict(zip(BASE + FACTORS, np.exp(theta).tolist()))
+    return {**FIXED, **dict(zip(BASE + FACTORS, np.exp(theta).tolist()))}
 
 
 def _model(p: dict[str, Any], table: dict[str, float]) -> np.ndarray:
@@ -128,27 +149,34 @@ def _within(problems: list[dict[str, Any]], table: dict[str, float]) -> tuple[in
     return good, missed
 
 
-def _write(table: dict[str, float]) -> None:
+def _write(table: dict[str, float], key: str) -> None:
     path = Path(_plan.__file__)
     text = path.read_text()
-    start = text.index('    "cpu": {')
-    end = text.index("    },", start) + len("    },")
-    lines = ['    "cpu": {']
-    for key, value in table.items():
-        lines.append(f'        "{key}": {value:.3g},')
-    new = "\n".join(lines) + "\n    },"
-    path.write_text(text[:start] + new + text[end:])
-    print(f"wrote the fitted constants into {path}")
+    start = text.index(f'    "{key}": {{')
+    empty = f'    "{key}": {{}},'
+    end = start + len(empty) if text.startswith(empty, start) else text.index("    },", start) + 6
+    lines = [f'    "{key}": {{']
+    for name, value in table.items():
+        lines.append(f'        "{name}": {value:.3g},')
+    path.write_text(text[:start] + "\n".join(lines) + "\n    }," + text[end:])
+    print(f"wrote the fitted {key!r} constants into {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--train", required=True, help="sweep JSON of the training shapes")
-    ap.add_argument("--eval", help="sweep JSON to report on (not fitted)")
+    ap.add_argument(
+        "--train", required=True, nargs="+", help="sweep JSON(s) of the training shapes"
+    )
+    ap.add_argument("--eval", nargs="+", help="sweep JSON(s) to report on (not fitted)")
     ap.add_argument("--write", action="store_true", help="edit portconv/_plan.py in place")
+    ap.add_argument(
+        "--table", default="cpu", choices=("cpu", "cpu-xla"), help="the cost row to fit"
+    )
     args = ap.parse_args(argv)
     train = _problems(args.train)
-    current = {k: _plan._COSTS["cpu"].get(k, START.get(k, 1.0)) for k in BASE + FACTORS}
+    row = _plan._COSTS[args.table]
+    FIXED.update({k: v for k, v in row.items() if k not in BASE + FACTORS})
+    current = {**FIXED, **{k: row.get(k, START.get(k, 1.0)) for k in BASE + FACTORS}}
     theta0 = np.log(np.array([current[k] for k in BASE + FACTORS]))
     result = optimize.minimize(
         _loss, theta0, args=(train, theta0), method="Powell", options={"maxiter": 20000}
@@ -173,9 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {s:12s} {np.mean(r):+.2f} (sd {np.std(r):.2f}, n {len(r)})")
     print("fitted constants:")
     for key, value in table.items():
-        print(f"  {key:14s} {value:.3g}  (was {current[key]:.3g})")
+        fixed = " (fixed)" if key in FIXED else ""
+        print(f"  {key:14s} {value:.3g}  (was {current[key]:.3g}){fixed}")
     if args.write:
-        _write(table)
+        _write(table, args.table)
     return 0
 
 

@@ -5,7 +5,8 @@ medium) this times every internal strategy portconv has, forced one at a
 time, and checks whether the strategy the cost model chose is within 10% of
 the fastest.  Usage::
 
-    python benchmarks/sweep.py [--backend numpy|torch] [--limit N] [--json PATH] [--md PATH]
+    python benchmarks/sweep.py [--backend numpy|torch|jax] [--set eval|train] [--limit N]
+                               [--json PATH] [--md PATH]
 
 Writes ``benchmarks/results/auto-sweep-<machine>.{json,md}`` by default.
 
@@ -261,6 +262,10 @@ def _forced(planner_call: dict[str, Any], strategy: str) -> tuple[Plan | None, s
 
 def _library(backend: str) -> tuple[Any, Any]:
     """``(to_native, call_wrapper)`` for ``backend``."""
+    if backend == "jax":
+        import jax
+
+        return jax.numpy.asarray, (lambda f: f)
     if backend == "torch":
         import torch
 
@@ -308,7 +313,14 @@ def _sweep_one(shape: Shape, backend: str) -> dict[str, Any]:
             "block": plan.block,
             "fft_shape": None if plan.fft_shape is None else list(plan.fft_shape),
         }
-        runs[strategy] = wrap(lambda plan=plan: correlate_nd(xp, x, w, plan))
+        if backend == "jax":
+            if _plan.unrolled_ops(plan.geometry, strategy) > _plan._MAX_UNROLLED_OPS_JAX:
+                del model[strategy]
+                skipped[strategy] = "too many unrolled operations to compile under jax.jit"
+                continue
+            runs[strategy] = _jitted(xp, x, w, plan)
+        else:
+            runs[strategy] = wrap(lambda plan=plan: correlate_nd(xp, x, w, plan))
     times = _time(runs)
     medians = {s: statistics.median(t) for s, t in times.items()}
     fastest = min(medians, key=medians.__getitem__)
@@ -334,6 +346,15 @@ def _sweep_one(shape: Shape, backend: str) -> dict[str, Any]:
         "model": model,
         "skipped": skipped,
     }
+
+
+def _jitted(xp: Any, x: Any, w: Any, plan: Plan) -> Any:
+    """A zero-argument run of ``plan`` under ``jax.jit``, compiled here (not timed)."""
+    import jax
+
+    fn = jax.jit(lambda a, b: correlate_nd(xp, a, b, plan))
+    fn(x, w).block_until_ready()
+    return lambda: fn(x, w).block_until_ready()
 
 
 def _time(runs: dict[str, Any]) -> dict[str, list[float]]:
@@ -446,7 +467,7 @@ def _markdown(result: dict[str, Any]) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
+    p.add_argument("--backend", choices=("numpy", "torch", "jax"), default="numpy")
     p.add_argument("--limit", type=int, help="only the first N shapes")
     p.add_argument(
         "--set",

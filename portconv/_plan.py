@@ -181,38 +181,89 @@ class Plan:
     block: int | None = None  # fft_blocks: outputs per overlap-save block
 
 
-# Cost model constants per device kind (seconds).  Fitted on this project's
-# 2-core AVX-512 CPU with NumPy (benchmarks/fit_cost_model.py); the GPU row is a
-# rough bandwidth/launch model until a GPU run refits it.
+# Cost model rows (times in seconds), chosen by ``cost_table``.  ``cpu`` and
+# ``cpu-xla`` are fitted on this project's 2-core AVX-512 CPU, NumPy and JAX
+# respectively, by ``benchmarks/fit_cost_model.py`` on a training sweep; the
+# GPU row is a rough bandwidth/launch model until a GPU run refits it.
+#   call      fixed cost of one array operation
+#   elem      one multiply-add pass over one output element
+#   copy      copying one element (slices, stacks, padding, frames)
+#   gather    copying one element of a permuted array (weights taps-first)
+#   read      streaming one element through a memory-bound matmul
+#   gemm      one real multiply-add inside matmul at full speed
+#   gemm_k    contraction length at which matmul runs at half speed
+#   gemm_n    thinner output side at which matmul runs at half speed
+#   fft       per point per log2(points) of one real transform
+#   fft_each  fixed cost of one transform in a batch of them
+#   base      fixed cost of any call (does not change a choice)
+#   x_<s>     factor on strategy s's modelled work; o_<s>: its set-up time
+# Two entries are facts about the library, not fitted: ``fuses_taps`` (XLA
+# fuses a chain of one-channel tap products into one loop) and
+# ``copies_slices`` (XLA materialises a slice that feeds a product).
 _COSTS = {
     "cpu": {
-        "call": 1.91e-06,
-        "elem": 7.47e-10,
-        "copy": 1e-09,
-        "gather": 2.15e-09,
-        "read": 3.19e-10,
-        "gemm": 1.77e-11,
-        "gemm_k": 44.2,
-        "gemm_n": 2.12,
-        "fft": 1.41e-09,
-        "fft_each": 5.85e-07,
-        "base": 0.000418,
-        "x_elementwise": 1.09,
-        "x_shift": 0.942,
-        "x_im2col_last": 0.578,
-        "x_im2col": 0.842,
-        "x_toeplitz": 1.06,
-        "x_fft": 0.717,
-        "x_fft_blocks": 0.645,
-        "o_elementwise": 1.87e-05,
-        "o_shift": 1.95e-05,
-        "o_im2col_last": 1.48e-05,
-        "o_im2col": 1.81e-05,
-        "o_toeplitz": 2.53e-05,
-        "o_fft": 2.96e-05,
-        "o_fft_blocks": 2.7e-05,
+        "fuses_taps": 0,
+        "copies_slices": 0,
+        "call": 1.58e-06,
+        "elem": 6.41e-10,
+        "copy": 9.08e-10,
+        "gather": 2.28e-09,
+        "read": 3.04e-10,
+        "gemm": 1.69e-11,
+        "gemm_k": 42.5,
+        "gemm_n": 2.13,
+        "fft": 1.48e-09,
+        "fft_each": 4.41e-07,
+        "base": 0.000352,
+        "x_elementwise": 1.08,
+        "x_shift": 0.853,
+        "x_im2col_last": 0.536,
+        "x_im2col": 0.783,
+        "x_toeplitz": 1.01,
+        "x_fft": 0.567,
+        "x_fft_blocks": 0.551,
+        "o_elementwise": 1.66e-05,
+        "o_shift": 1.96e-05,
+        "o_im2col_last": 1.3e-05,
+        "o_im2col": 1.45e-05,
+        "o_toeplitz": 3.88e-05,
+        "o_fft": 4.21e-05,
+        "o_fft_blocks": 4.73e-05,
+    },
+    # JAX under XLA on the CPU: its FFT is about 3x faster than NumPy's and its
+    # copies fuse differently, so it has its own row (fitted the same way).
+    "cpu-xla": {
+        "fuses_taps": 1,
+        "copies_slices": 1,
+        "call": 9.42e-07,
+        "elem": 2.01e-10,
+        "copy": 9.45e-10,
+        "gather": 2.76e-09,
+        "read": 6.2e-10,
+        "gemm": 1.69e-11,
+        "gemm_k": 41.2,
+        "gemm_n": 2.07,
+        "fft": 1.24e-09,
+        "fft_each": 4.15e-07,
+        "base": 0.000232,
+        "x_elementwise": 0.524,
+        "x_shift": 0.725,
+        "x_im2col_last": 0.865,
+        "x_im2col": 0.834,
+        "x_toeplitz": 0.955,
+        "x_fft": 0.4,
+        "x_fft_blocks": 0.437,
+        "o_elementwise": 1.47e-05,
+        "o_shift": 1.78e-05,
+        "o_im2col_last": 1.37e-05,
+        "o_im2col": 1.86e-05,
+        "o_toeplitz": 2.93e-05,
+        "o_fft": 0.000117,
+        "o_fft_blocks": 3.9e-05,
     },
     "gpu": {
+        "fuses_taps": 0,
+        "copies_slices": 0,
         "call": 12e-6,
         "elem": 0.02e-9,
         "copy": 0.01e-9,
@@ -259,7 +310,7 @@ def _strategy_cost(
     ``o_<strategy>`` adds its fixed set-up time; ``base`` is the fixed cost of
     any call (it does not change a choice, only how well times are modelled).
     """
-    c = costs or _COSTS["gpu" if device == "gpu" else "cpu"]
+    c = costs or _COSTS[device]
     work = _strategy_time(g, strategy, dtype, c, fft_shape, block)
     return c.get("x_" + strategy, 1.0) * work + c.get("o_" + strategy, 0.0) + c.get("base", 0.0)
 
@@ -279,12 +330,16 @@ def _strategy_time(g: Geometry, strategy: str, dtype: DtypeInfo, c: dict, fft_sh
         # strided slices broadcast against per-channel weights run slower
         slow = 1.2 if groups == 1 else 3.5
         return t * cin_g * acc_pass * slow
+    if strategy == "shift" and cin_g == 1 and c["fuses_taps"]:
+        # XLA turns one-channel products into multiplies and fuses the taps
+        return _strategy_time(g, "elementwise", dtype, c, fft_shape, block)
     if strategy in ("shift", "im2col_last", "im2col"):
         width = {"shift": 1, "im2col_last": g.kernel[-1], "im2col": t}[strategy]
         passes = t // width
         if all(s == 1 for s in g.stride):
             # flat-grid form: taps are views; only the stacked width is copied
-            copied = 0 if strategy == "shift" else width
+            # (XLA copies each product's operand slice as well)
+            copied = (0 if strategy == "shift" else width) + passes * c["copies_slices"]
             x_padded = x_elems * math.prod(g.padded_spatial)
             copy = (copied + 1) * x_padded * c["copy"] * scale + passes * c["call"]
         else:
@@ -445,6 +500,26 @@ def _check_integer_range(g: Geometry, dtype: DtypeInfo, func: str) -> None:
         )
 
 
+def unrolled_ops(g: Geometry, strategy: str) -> int:
+    """Roughly how many operations ``strategy`` traces into a JAX program."""
+    return {
+        "elementwise": g.taps * g.group_in,
+        "shift": g.taps,
+        "im2col_last": g.taps // g.kernel[-1] + g.taps,
+        "im2col": g.taps,
+        "fft": 1,
+        "fft_blocks": 1,
+        "toeplitz": g.taps // g.kernel[-1],
+    }[strategy]
+
+
+def cost_table(device: str, unroll_limited: bool) -> str:
+    """Which row of the cost model applies: ``cpu``, ``cpu-xla`` (JAX) or ``gpu``."""
+    if device == "gpu":
+        return "gpu"
+    return "cpu-xla" if unroll_limited else "cpu"
+
+
 @functools.lru_cache(maxsize=4096)
 def plan_correlation(
     g: Geometry,
@@ -469,6 +544,7 @@ def plan_correlation(
     """
     itemsize = dtype.itemsize
     _check_integer_range(g, dtype, func)
+    device = cost_table(device, unroll_limited)
     out_bytes = g.out_positions * g.out_channels * itemsize
     strided = any(s > 1 for s in g.stride)
     candidates: list[str] = []
@@ -531,17 +607,8 @@ def plan_correlation(
             ws = _workspace(g, strategy, itemsize, fft_shape, tile)
         cost = _strategy_cost(g, strategy, dtype, device, fft_shape, toeplitz_block)
         if strategy == "im2col" and tile < g.batch:
-            cost += (-(-g.batch // tile)) * 3 * _COSTS["cpu"]["call"]
-        unrolled = {
-            "elementwise": g.taps * g.group_in,
-            "shift": g.taps,
-            "im2col_last": g.taps // g.kernel[-1] + g.taps,
-            "im2col": g.taps,
-            "fft": 1,
-            "fft_blocks": 1,
-            "toeplitz": g.taps // g.kernel[-1],
-        }[strategy]
-        if unroll_limited and unrolled > _MAX_UNROLLED_OPS_JAX:
+            cost += (-(-g.batch // tile)) * 3 * _COSTS[device]["call"]
+        if unroll_limited and unrolled_ops(g, strategy) > _MAX_UNROLLED_OPS_JAX:
             cost *= 1e3  # admissible only when nothing else fits the budget
         options.append((ws > budget, cost, strategy, fft_shape, tile, ws))
     fitting = [o for o in options if not o[0]]

@@ -207,6 +207,32 @@ def test_plans_are_cached_pure_functions():
     assert a.geometry == g
 
 
+def test_every_cost_row_prices_every_term():
+    # a term missing from one row would only fail on that device kind
+    # (fitted per-strategy factors ``x_*``, set-up times ``o_*`` and ``base``
+    # are optional: they default to 1, 0 and 0)
+    rows = _plan._COSTS
+
+    def required(row):
+        return {k for k in row if k != "base" and not k.startswith(("x_", "o_"))}
+
+    for name, row in rows.items():
+        assert required(row) == required(rows["cpu"]), name
+        assert all(v >= 0 for v in row.values()), name
+
+
+@pytest.mark.parametrize(
+    "device, jax, row",
+    [("cpu", False, "cpu"), ("cpu", True, "cpu-xla"), ("gpu", True, "gpu"), ("gpu", False, "gpu")],
+)
+def test_cost_row_follows_device_kind_and_library(device, jax, row):
+    assert _plan.cost_table(device, jax) == row
+    g = geometry(batch=2, c_in=3, c_out=4, spatial=(30, 30), kernel=(5, 5))
+    p = plan_correlation(g, "auto", F64, device, True, jax, 2**30, "conv")
+    own = _plan._strategy_cost(g, p.strategy, F64, row, p.fft_shape, p.block)
+    assert p.cost == pytest.approx(own)
+
+
 def test_planning_imports_no_array_library():
     code = (
         "import sys\n"
