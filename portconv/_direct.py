@@ -18,11 +18,13 @@ from typing import Any
 
 from ._compat import c_contiguous, device_of, reshape
 from ._fft import dilate_kernel
+from ._pad import pad_axes
 from ._plan import Geometry, Plan
 
 __all__ = [
     "run_direct",
     "weight_grad_taps",
+    "weight_grad_grid",
     "uses_grid",
     "grid_extra_rows",
     "toeplitz_on_lines",
@@ -179,6 +181,33 @@ def weight_grad_taps(xp: Any, x: Any, gy: Any, g: Geometry, integer: bool) -> An
             xs_t = reshape(xp, xp.permute_dims(xs, (1, 0, 3, 2)), (groups, n * p, cg))
             term = xp.matmul(gy_t, xs_t)  # (G, Cog, Cg)
         per_tap.append(term)
+    gw = xp.stack(per_tap, axis=-1)  # (G, Cog, Cg, T)
+    return reshape(xp, gw, (g.out_channels, cg) + g.kernel)
+
+
+def weight_grad_grid(xp: Any, x: Any, gy: Any, g: Geometry) -> Any:
+    """Weight gradient for stride 1 on a channel-major flat grid.
+
+    ``x`` is the *unpadded* input ``(N, C_in, *S)``, ``gy`` the output gradient
+    ``(N, C_out, *O)``.  Both become ``(C, N * L)`` rows over the padded grid
+    (``gy`` zero outside its outputs), so each tap is one long contraction
+    ``gy[:, :M] @ x[:, off:off + M].T`` over every sample and position, with
+    the tap a view: no per-tap transposing copy.
+    """
+    groups, cg, cog, nsp = g.groups, g.group_in, g.group_out, g.ndim
+    first = (1, 0) + tuple(range(2, 2 + nsp))
+    xg = pad_axes(xp, xp.permute_dims(x, first), g.pads, "constant")
+    grow = tuple((0, sp - o) for sp, o in zip(g.padded_spatial, g.out_spatial))
+    gyg = pad_axes(xp, xp.permute_dims(gy, first), grow, "constant")
+    lines = g.batch * math.prod(g.padded_spatial)
+    xg = reshape(xp, xg, (groups, cg, lines))
+    gyg = reshape(xp, gyg, (groups, cog, lines))
+    rows = lines - _grid_offset(g, tuple(k - 1 for k in g.kernel))
+    head = gyg[..., :rows]
+    per_tap = []
+    for tap in _taps(g.kernel):
+        off = _grid_offset(g, tap)
+        per_tap.append(xp.matmul(head, xp.matrix_transpose(xg[..., off : off + rows])))
     gw = xp.stack(per_tap, axis=-1)  # (G, Cog, Cg, T)
     return reshape(xp, gw, (g.out_channels, cg) + g.kernel)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._compat import device_of, reshape, unchunk_axes
-from ._plan import Plan
+from ._compat import c_contiguous, device_of, reshape, unchunk_axes
+from ._plan import Plan, dft_by_matmul
 
 __all__ = ["run_fft", "dilate_kernel"]
 
@@ -37,6 +37,35 @@ def dilate_kernel(xp: Any, w: Any, dilation: tuple[int, ...]) -> Any:
     return w
 
 
+def _dft_matrix(xp: Any, n: int, k: int, like: Any) -> Any:
+    """``F[m, j] = exp(-2 pi i m j / n)``, shape ``(n, k)``, dtype of ``like``."""
+    dev = device_of(like)
+    real = xp.real(like).dtype
+    m = xp.reshape(xp.arange(n, device=dev), (n, 1))
+    j = xp.reshape(xp.arange(k, device=dev), (1, k))
+    # reduce m*j modulo n in integers, so every angle lies in [0, 2 pi)
+    angle = xp.astype((m * j) % n, real) * (2 * math.pi / n)
+    return xp.astype(xp.cos(angle), like.dtype) - 1j * xp.astype(xp.sin(angle), like.dtype)
+
+
+def _kernel_spectrum(xp: Any, w: Any, shape: tuple[int, ...]) -> Any:
+    """``rfftn(w, s=shape)`` over the trailing axes, short axes as DFT matmuls."""
+    nsp = len(shape)
+    spec = xp.fft.rfft(w, n=shape[-1], axis=-1)
+    for i in range(nsp - 1):
+        axis = w.ndim - nsp + i
+        k, n = spec.shape[axis], shape[i]
+        if not dft_by_matmul(k, n):
+            spec = xp.fft.fft(spec, n=n, axis=axis)
+            continue
+        last = tuple(a for a in range(spec.ndim) if a != axis) + (axis,)
+        moved = c_contiguous(xp, xp.permute_dims(spec, last))  # (..., k)
+        out = xp.matmul(moved, xp.matrix_transpose(_dft_matrix(xp, n, k, spec)))
+        back = tuple(range(axis)) + (spec.ndim - 1,) + tuple(range(axis, spec.ndim - 1))
+        spec = xp.permute_dims(out, back)
+    return spec
+
+
 def _spectral(xp: Any, x: Any, wflip: Any, shape, groups: int, complex_: bool) -> Any:
     """Circular convolution of ``x`` (N, C, *S) with ``wflip`` (O, C/G, *K) on ``shape``."""
     nsp = len(shape)
@@ -47,7 +76,7 @@ def _spectral(xp: Any, x: Any, wflip: Any, shape, groups: int, complex_: bool) -
         fw = xp.fft.fftn(wflip, s=shape, axes=axes)
     else:
         fx = xp.fft.rfftn(x, s=shape, axes=axes)
-        fw = xp.fft.rfftn(wflip, s=shape, axes=axes)
+        fw = _kernel_spectrum(xp, wflip, shape)
     n, c_out, cg = x.shape[0], wflip.shape[0], wflip.shape[1]
     cog = c_out // groups
     fshape = tuple(fx.shape[2:])

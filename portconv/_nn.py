@@ -14,7 +14,7 @@ from typing import Any
 from ._args import check_choice, check_int, check_out_spatial, conv_pads, int_tuple, shape_tuple
 from ._compat import batch_chunks_only, c_contiguous, device_of, namespace_of, reshape
 from ._core import correlate_nd, make_plan, resolve_budget, warn_fft_nonfinite
-from ._direct import weight_grad_taps
+from ._direct import weight_grad_grid, weight_grad_taps
 from ._dtypes import check_numeric, compute_dtype, dtype_info
 from ._pad import pad_axes
 from ._plan import Geometry
@@ -806,5 +806,7 @@ def conv_weight_grad(
         )
     x, gy = batch_chunks_only(x), batch_chunks_only(gy)
     x, gy = c_contiguous(xp, x), c_contiguous(xp, gy)
+    if info.kind != "int" and all(s == 1 for s in g.stride):
+        return weight_grad_grid(xp, x, gy, g)
     xpad = batch_chunks_only(pad_axes(xp, x, pads, "constant"))
     return weight_grad_taps(xp, xpad, gy, g, info.kind == "int")

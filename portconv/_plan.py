@@ -278,6 +278,17 @@ _COSTS = {
 }
 
 
+def dft_by_matmul(k: int, n: int) -> bool:
+    """Whether a length-``n`` DFT of ``k`` nonzero leading samples is a matmul.
+
+    A short kernel padded to a long FFT axis is mostly zeros: multiplying
+    its ``k`` samples by an ``(n x k)`` DFT matrix costs ``n * k`` complex
+    multiply-adds at matmul speed, against a full FFT of every line (NumPy's
+    strided-axis FFT took as long for a 31x31 kernel as for a 1024^2 image).
+    """
+    return k <= 64 and 4 * k <= n
+
+
 def _fft_points_cost(points: int) -> float:
     return points * max(math.log2(max(points, 2)), 1.0)
 
@@ -370,7 +381,13 @@ def _strategy_time(g: Geometry, strategy: str, dtype: DtypeInfo, c: dict, fft_sh
     if strategy == "fft":
         pts = math.prod(fft_shape)
         half = pts if dtype.kind == "complex" else pts // 2
-        transforms = x_elems + g.out_channels * cin_g + g.batch * g.out_channels
+        # a short kernel's padded axes are DFT matmuls: only its own lines cost
+        kernel_share = 1.0
+        if dtype.kind != "complex":
+            spans = [d * (k - 1) + 1 for k, d in zip(g.kernel, g.dilation)]
+            for k, n in zip(spans[:-1], fft_shape[:-1]):
+                kernel_share *= k / n if dft_by_matmul(k, n) else 1.0
+        transforms = x_elems + g.out_channels * cin_g * kernel_share + g.batch * g.out_channels
         per = _fft_points_cost(pts) * c["fft"] * (2 if dtype.kind == "complex" else 1)
         per += c["fft_each"]
         if cin_g == 1:
