@@ -57,6 +57,9 @@ from portconv.cli.bench import (
 TOLERANCE = 1.10
 #: A strategy whose first call takes longer is timed once, not repeatedly.
 SLOW_S = 2.0
+#: Interleaved repetitions per shape (at least, at most): ties between
+#: strategies are common, and 10% is not far above this machine's noise.
+REPEATS = (7, 15)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -366,7 +369,7 @@ def _time(runs: dict[str, Any]) -> dict[str, list[float]]:
         first[name] = time.perf_counter() - start
     slow = {name: [t] for name, t in first.items() if t > SLOW_S}
     fast = {name: run for name, run in runs.items() if name not in slow}
-    times, _ = time_interleaved(fast, 5, 9, 1.5, {n: first[n] for n in fast})
+    times, _ = time_interleaved(fast, REPEATS[0], REPEATS[1], 3.0, {n: first[n] for n in fast})
     return {**times, **slow}
 
 
@@ -437,8 +440,8 @@ def _markdown(result: dict[str, Any]) -> str:
         f"- CPU: {meta['cpu_model']} ({meta['usable_cores']} usable cores); git {meta['git']}; "
         f"OpenBLAS core type {meta['openblas_coretype']}; env removed by re-exec: "
         f"{meta['env_removed_by_reexec'] or 'none'}; thread settings: {_threads(meta)}",
-        f"- Float32, medians of 5-9 interleaved runs after a warm-up (a strategy whose first "
-        f"call exceeds {SLOW_S:g} s is timed once); {meta['elapsed_s']:.0f} s in all; load "
+        f"- Float32, medians of {REPEATS[0]}-{REPEATS[1]} interleaved runs after a warm-up "
+        f"(a strategy whose first call exceeds {SLOW_S:g} s is timed once); {meta['elapsed_s']:.0f} s in all; load "
         f"average {meta['loadavg_start']} at start, {meta['loadavg_end']} at end",
         "- Cells: measured median ms (the planner's modelled cost in ms); auto's choice in "
         "bold; — = not offered for that problem; ✗ = auto more than "

@@ -51,12 +51,12 @@ def _dft_matrix(xp: Any, n: int, k: int, like: Any) -> Any:
 def _kernel_spectrum(xp: Any, w: Any, shape: tuple[int, ...]) -> Any:
     """``rfftn(w, s=shape)`` over the trailing axes, short axes as DFT matmuls."""
     nsp = len(shape)
-    spec = xp.fft.rfft(w, n=shape[-1], axis=-1)
+    spec = xp.fft.rfft(unchunk_axes(w, (w.ndim - 1,)), n=shape[-1], axis=-1)
     for i in range(nsp - 1):
         axis = w.ndim - nsp + i
         k, n = spec.shape[axis], shape[i]
         if not dft_by_matmul(k, n):
-            spec = xp.fft.fft(spec, n=n, axis=axis)
+            spec = xp.fft.fft(unchunk_axes(spec, (axis,)), n=n, axis=axis)
             continue
         last = tuple(a for a in range(spec.ndim) if a != axis) + (axis,)
         moved = c_contiguous(xp, xp.permute_dims(spec, last))  # (..., k)
@@ -66,8 +66,13 @@ def _kernel_spectrum(xp: Any, w: Any, shape: tuple[int, ...]) -> Any:
     return spec
 
 
-def _spectral(xp: Any, x: Any, wflip: Any, shape, groups: int, complex_: bool) -> Any:
-    """Circular convolution of ``x`` (N, C, *S) with ``wflip`` (O, C/G, *K) on ``shape``."""
+def _spectral(
+    xp: Any, x: Any, wflip: Any, shape, groups: int, complex_: bool, kernel_dft: bool = False
+) -> Any:
+    """Circular convolution of ``x`` (N, C, *S) with ``wflip`` (O, C/G, *K) on ``shape``.
+
+    ``kernel_dft``: transform short kernel axes by DFT matmuls (see the plan).
+    """
     nsp = len(shape)
     axes = tuple(range(2, 2 + nsp))
     x, wflip = unchunk_axes(x, axes), unchunk_axes(wflip, axes)
@@ -76,7 +81,10 @@ def _spectral(xp: Any, x: Any, wflip: Any, shape, groups: int, complex_: bool) -
         fw = xp.fft.fftn(wflip, s=shape, axes=axes)
     else:
         fx = xp.fft.rfftn(x, s=shape, axes=axes)
-        fw = _kernel_spectrum(xp, wflip, shape)
+        if kernel_dft:
+            fw = _kernel_spectrum(xp, wflip, shape)
+        else:
+            fw = xp.fft.rfftn(wflip, s=shape, axes=axes)
     n, c_out, cg = x.shape[0], wflip.shape[0], wflip.shape[1]
     cog = c_out // groups
     fshape = tuple(fx.shape[2:])
@@ -110,7 +118,8 @@ def run_fft(xp: Any, x: Any, w: Any, plan: Plan, complex_: bool) -> Any:
     if plan.strategy == "fft_blocks":
         return _run_blocks(xp, x, w, plan, complex_)
     g = plan.geometry
-    y = _spectral(xp, x, _flipped_kernel(xp, w, plan), plan.fft_shape, g.groups, complex_)
+    wflip = _flipped_kernel(xp, w, plan)
+    y = _spectral(xp, x, wflip, plan.fft_shape, g.groups, complex_, plan.kernel_dft)
     kd = tuple(d * (k - 1) for k, d in zip(g.kernel, g.dilation))
     keep = tuple(slice(a, a + (o - 1) * s + 1, s) for a, o, s in zip(kd, g.out_spatial, g.stride))
     return y[(slice(None), slice(None)) + keep]

@@ -179,6 +179,7 @@ class Plan:
     output_bytes: int
     cost: float  # modelled seconds, for choosing and for reports
     block: int | None = None  # fft_blocks: outputs per overlap-save block
+    kernel_dft: bool = False  # fft: short kernel axes transformed by DFT matmuls
 
 
 # Cost model rows (times in seconds), chosen by ``cost_table``.  ``cpu`` and
@@ -197,73 +198,78 @@ class Plan:
 #   fft_each  fixed cost of one transform in a batch of them
 #   base      fixed cost of any call (does not change a choice)
 #   x_<s>     factor on strategy s's modelled work; o_<s>: its set-up time
-# Two entries are facts about the library, not fitted: ``fuses_taps`` (XLA
-# fuses a chain of one-channel tap products into one loop) and
-# ``copies_slices`` (XLA materialises a slice that feeds a product).
+# Three entries are facts about the library, not fitted: ``fuses_taps`` (XLA
+# fuses a chain of one-channel tap products into one loop),
+# ``copies_slices`` (XLA materialises a slice that feeds a product) and
+# ``dft_short_axes`` (NumPy's FFT along a strided axis is slow enough that a
+# short kernel's padded axes are cheaper as DFT matmuls; XLA's is not).
 _COSTS = {
     "cpu": {
         "fuses_taps": 0,
         "copies_slices": 0,
-        "call": 1.58e-06,
-        "elem": 6.41e-10,
-        "copy": 9.08e-10,
-        "gather": 2.28e-09,
-        "read": 3.04e-10,
-        "gemm": 1.69e-11,
-        "gemm_k": 42.5,
-        "gemm_n": 2.13,
-        "fft": 1.48e-09,
-        "fft_each": 4.41e-07,
-        "base": 0.000352,
-        "x_elementwise": 1.08,
-        "x_shift": 0.853,
-        "x_im2col_last": 0.536,
-        "x_im2col": 0.783,
-        "x_toeplitz": 1.01,
-        "x_fft": 0.567,
-        "x_fft_blocks": 0.551,
-        "o_elementwise": 1.66e-05,
-        "o_shift": 1.96e-05,
-        "o_im2col_last": 1.3e-05,
-        "o_im2col": 1.45e-05,
-        "o_toeplitz": 3.88e-05,
-        "o_fft": 4.21e-05,
-        "o_fft_blocks": 4.73e-05,
+        "dft_short_axes": 1,
+        "call": 1.48e-06,
+        "elem": 5.78e-10,
+        "copy": 8.55e-10,
+        "gather": 2.33e-09,
+        "read": 3.37e-10,
+        "gemm": 1.84e-11,
+        "gemm_k": 41.3,
+        "gemm_n": 2.19,
+        "fft": 1.56e-09,
+        "fft_each": 4.3e-07,
+        "base": 0.000409,
+        "x_elementwise": 1.12,
+        "x_shift": 0.837,
+        "x_im2col_last": 0.487,
+        "x_im2col": 0.854,
+        "x_toeplitz": 0.895,
+        "x_fft": 0.716,
+        "x_fft_blocks": 0.489,
+        "o_elementwise": 1.44e-05,
+        "o_shift": 2.09e-05,
+        "o_im2col_last": 1.1e-05,
+        "o_im2col": 1.47e-05,
+        "o_toeplitz": 8.65e-05,
+        "o_fft": 6.89e-05,
+        "o_fft_blocks": 6.55e-05,
     },
     # JAX under XLA on the CPU: its FFT is about 3x faster than NumPy's and its
     # copies fuse differently, so it has its own row (fitted the same way).
     "cpu-xla": {
         "fuses_taps": 1,
         "copies_slices": 1,
-        "call": 9.42e-07,
-        "elem": 2.01e-10,
-        "copy": 9.45e-10,
-        "gather": 2.76e-09,
-        "read": 6.2e-10,
-        "gemm": 1.69e-11,
-        "gemm_k": 41.2,
-        "gemm_n": 2.07,
+        "dft_short_axes": 0,
+        "call": 8.47e-07,
+        "elem": 1.39e-10,
+        "copy": 1.01e-09,
+        "gather": 2.99e-09,
+        "read": 7.69e-10,
+        "gemm": 2e-11,
+        "gemm_k": 46,
+        "gemm_n": 2.08,
         "fft": 1.24e-09,
-        "fft_each": 4.15e-07,
-        "base": 0.000232,
-        "x_elementwise": 0.524,
-        "x_shift": 0.725,
-        "x_im2col_last": 0.865,
-        "x_im2col": 0.834,
-        "x_toeplitz": 0.955,
-        "x_fft": 0.4,
-        "x_fft_blocks": 0.437,
-        "o_elementwise": 1.47e-05,
-        "o_shift": 1.78e-05,
-        "o_im2col_last": 1.37e-05,
-        "o_im2col": 1.86e-05,
-        "o_toeplitz": 2.93e-05,
-        "o_fft": 0.000117,
-        "o_fft_blocks": 3.9e-05,
+        "fft_each": 4.02e-07,
+        "base": 0.000264,
+        "x_elementwise": 0.501,
+        "x_shift": 0.729,
+        "x_im2col_last": 0.805,
+        "x_im2col": 0.849,
+        "x_toeplitz": 0.885,
+        "x_fft": 0.509,
+        "x_fft_blocks": 0.421,
+        "o_elementwise": 1.43e-05,
+        "o_shift": 1.37e-05,
+        "o_im2col_last": 1.44e-05,
+        "o_im2col": 2.08e-05,
+        "o_toeplitz": 4.88e-05,
+        "o_fft": 0.000121,
+        "o_fft_blocks": 4.25e-05,
     },
     "gpu": {
         "fuses_taps": 0,
         "copies_slices": 0,
+        "dft_short_axes": 0,
         "call": 12e-6,
         "elem": 0.02e-9,
         "copy": 0.01e-9,
@@ -383,7 +389,7 @@ def _strategy_time(g: Geometry, strategy: str, dtype: DtypeInfo, c: dict, fft_sh
         half = pts if dtype.kind == "complex" else pts // 2
         # a short kernel's padded axes are DFT matmuls: only its own lines cost
         kernel_share = 1.0
-        if dtype.kind != "complex":
+        if dtype.kind != "complex" and c["dft_short_axes"]:
             spans = [d * (k - 1) + 1 for k, d in zip(g.kernel, g.dilation)]
             for k, n in zip(spans[:-1], fft_shape[:-1]):
                 kernel_share *= k / n if dft_by_matmul(k, n) else 1.0
@@ -641,4 +647,5 @@ def plan_correlation(
     block = toeplitz_block if strategy == "toeplitz" else None
     if strategy == "fft_blocks":
         block = fft_shape[0] - g.dilation[0] * (g.kernel[0] - 1)
-    return Plan(g, strategy, fft_shape, tile, ws, out_bytes, cost, block)
+    kernel_dft = strategy == "fft" and bool(_COSTS[device]["dft_short_axes"])
+    return Plan(g, strategy, fft_shape, tile, ws, out_bytes, cost, block, kernel_dft)

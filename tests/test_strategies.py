@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portconv import _core, _plan
+from portconv import _core, _fft, _plan
 from portconv._compat import namespace_of
 from portconv._dtypes import dtype_info
 
@@ -148,3 +148,22 @@ def test_only_rejects_an_inadmissible_strategy():
     info = _plan.DtypeInfo("real", 4)
     with pytest.raises(LookupError, match="elementwise"):
         _plan.plan_correlation(g, "auto", info, "cpu", True, False, 2**30, "f", only="elementwise")
+
+
+@pytest.mark.parametrize(
+    "shape, wshape",
+    [((1080, 1080), (2, 1, 31, 31)), ((64, 48, 40), (2, 3, 5, 7, 3)), ((40, 9), (1, 1, 9, 9))],
+)
+def test_kernel_spectrum_by_dft_matmul_is_the_fft(backend, shape, wshape):
+    # the short-kernel shortcut of the FFT strategy against NumPy's rfftn
+    rng = np.random.default_rng(7)
+    w64 = rng.standard_normal(wshape)
+    axes = tuple(range(len(wshape) - len(shape), len(wshape)))
+    expected = np.fft.rfftn(w64, s=shape, axes=axes)
+    w = backend.asarray(w64)
+    got = backend.to_numpy(_fft._kernel_spectrum(backend.xp, w, shape))
+    assert got.shape == expected.shape
+    eps = 1e-6 if w.dtype == backend.xp.float32 else 1e-12
+    scale = float(np.abs(expected).max())
+    assert float(np.abs(got - expected).max()) <= eps * scale * max(wshape)
+    assert any(_plan.dft_by_matmul(k, n) for k, n in zip(wshape[-len(shape) : -1], shape))
