@@ -1,4 +1,4 @@
-"""Fit the planner's CPU cost constants to measured strategy sweeps.
+"""Fit a row of the planner's cost constants to measured strategy sweeps.
 
 Usage::
 
@@ -6,9 +6,11 @@ Usage::
 
 ``T.json`` / ``E.json`` are outputs of ``benchmarks/sweep.py`` (``--set train``
 and the default evaluation set): every admissible strategy's measured median
-per shape, with the block and FFT length of its plan.  The fit adjusts the
-constants of ``portconv._plan._COSTS["cpu"]`` and one factor per strategy
-(``x_<strategy>``) in log space, minimising
+per shape, with the block and FFT length of its plan.  The fit adjusts one row
+of ``portconv._plan._COSTS`` (``--table``: ``cpu`` for NumPy-like libraries,
+``cpu-xla`` for JAX), its unit costs plus a factor (``x_<strategy>``) and a
+set-up time (``o_<strategy>``) per strategy and a per-call ``base``, in log
+space; the row's library facts (``fuses_taps``, ...) stay fixed.  It minimises
 
 - the squared log error between modelled and measured times (all strategies,
   all shapes), plus
