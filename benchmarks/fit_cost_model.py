@@ -40,7 +40,7 @@ from scipy import optimize
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sweep import TOLERANCE, Shape, _geometry
+from sweep import TOLERANCE, _geometry, shape_from_row
 
 from portconv import _plan
 
@@ -82,17 +82,7 @@ def _problems(paths: list[str]) -> list[dict[str, Any]]:
             r["median_s"][strategy] = math.exp(sum(map(math.log, values)) / len(values))
     out = []
     for r in rows:
-        shape = Shape(
-            r["name"],
-            tuple(r["x"]),
-            tuple(r["w"]),
-            r["mode"] or "",
-            r["stride"],
-            r["padding"],
-            r["dilation"],
-            r["groups"],
-        )
-        g = _geometry(shape)
+        g = _geometry(shape_from_row(r))
         entries = []
         for strategy, median in r["median_s"].items():
             m = r["model"][strategy]

@@ -206,6 +206,42 @@ TRAIN_SHAPES: tuple[Shape, ...] = (
 # Plans
 
 
+def shape_fields(shape: Shape) -> dict[str, Any]:
+    """The JSON fields of a row that describe its problem (see :func:`shape_from_row`)."""
+    return {
+        "name": shape.name,
+        "x": list(shape.x),
+        "w": list(shape.w),
+        "mode": shape.mode or None,
+        "stride": shape.stride,
+        "padding": shape.padding,
+        "dilation": shape.dilation,
+        "groups": shape.groups,
+    }
+
+
+def shape_from_row(row: dict[str, Any]) -> Shape:
+    """The problem of a JSON row written by :func:`shape_fields`."""
+    return Shape(
+        row["name"],
+        tuple(row["x"]),
+        tuple(row["w"]),
+        row["mode"] or "",
+        row["stride"],
+        row["padding"],
+        row["dilation"],
+        row["groups"],
+    )
+
+
+def plan_fields(plan: Plan) -> dict[str, Any]:
+    """What a forced plan chose beyond its strategy: block and FFT length."""
+    return {
+        "block": plan.block,
+        "fft_shape": None if plan.fft_shape is None else list(plan.fft_shape),
+    }
+
+
 def _geometry(shape: Shape) -> Geometry:
     if shape.kind == "signal":
         pads, _ = _mode_pads("sweep", shape.mode, shape.x, shape.w, "nd")
@@ -313,8 +349,7 @@ def _sweep_one(shape: Shape, backend: str) -> dict[str, Any]:
         model[strategy] = {
             "cost": plan.cost,
             "workspace": plan.workspace_bytes,
-            "block": plan.block,
-            "fft_shape": None if plan.fft_shape is None else list(plan.fft_shape),
+            **plan_fields(plan),
         }
         if backend == "jax":
             if _plan.unrolled_ops(plan.geometry, strategy) > _plan._MAX_UNROLLED_OPS_JAX:
@@ -330,15 +365,8 @@ def _sweep_one(shape: Shape, backend: str) -> dict[str, Any]:
     chosen = auto.strategy
     ratio = medians[chosen] / medians[fastest] if chosen in medians else None
     return {
-        "name": shape.name,
+        **shape_fields(shape),
         "kind": shape.kind,
-        "x": list(shape.x),
-        "w": list(shape.w),
-        "mode": shape.mode or None,
-        "stride": shape.stride,
-        "padding": shape.padding,
-        "dilation": shape.dilation,
-        "groups": shape.groups,
         "macs": g.macs,
         "auto": chosen,
         "fastest": fastest,

@@ -300,9 +300,9 @@ def _toeplitz_lines(
         frames = _frames(xp, x, block, width, nb)  # (G, N, *S_head, nb, width)
         frames = reshape(xp, frames, (groups, lines * nb, width))
     line = frames.shape[-1]
+    # a head tap's grid offset, counted in lines instead of elements
     offsets = [
-        sum(t * d * math.prod(head_sp[i + 1 :]) for i, (t, d) in enumerate(zip(head, g.dilation)))
-        for head in _taps(g.kernel[:-1])
+        _grid_offset(g, head + (0,)) // g.padded_spatial[-1] for head in _taps(g.kernel[:-1])
     ]
     rows = lines - max(offsets)
     acc = None

@@ -36,24 +36,8 @@ def _synthetic(path: Path, truth: dict, shapes) -> None:
             medians[strategy] = _plan._strategy_cost(
                 g, strategy, F32, "cpu", plan.fft_shape, plan.block, costs=truth
             )
-            model[strategy] = {
-                "block": plan.block,
-                "fft_shape": None if plan.fft_shape is None else list(plan.fft_shape),
-            }
-        rows.append(
-            {
-                "name": shape.name,
-                "x": list(shape.x),
-                "w": list(shape.w),
-                "mode": shape.mode or None,
-                "stride": shape.stride,
-                "padding": shape.padding,
-                "dilation": shape.dilation,
-                "groups": shape.groups,
-                "median_s": medians,
-                "model": model,
-            }
-        )
+            model[strategy] = sweep.plan_fields(plan)
+        rows.append({**sweep.shape_fields(shape), "median_s": medians, "model": model})
     path.write_text(json.dumps({"rows": rows}))
 
 
