@@ -19,7 +19,7 @@ from typing import Any
 from ._compat import c_contiguous, device_of, reshape
 from ._fft import dilate_kernel
 from ._pad import pad_axes
-from ._plan import Geometry, Plan
+from ._plan import Geometry, Plan, grid_offset
 
 __all__ = [
     "run_direct",
@@ -117,22 +117,16 @@ def _im2col_last(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
     return reshape(xp, acc, (n, g.out_channels) + g.out_spatial)
 
 
-def _im2col(xp: Any, x: Any, w: Any, g: Geometry, batch_tile: int) -> Any:
-    groups, cg, cog = g.groups, g.group_in, g.group_out
+def _im2col(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
+    n, groups, cg, cog = x.shape[0], g.groups, g.group_in, g.group_out
     p = math.prod(g.out_spatial)
     w2 = reshape(xp, w, (groups, cog, cg * g.taps))
-    outs = []
-    for start in range(0, x.shape[0], max(batch_tile, 1)):
-        xt = x[start : start + batch_tile, ...]
-        nt = xt.shape[0]
-        cols = xp.stack(
-            [xt[(slice(None), slice(None)) + _tap_slices(g, tap)] for tap in _taps(g.kernel)],
-            axis=2,
-        )  # (nt, C, T, *O)
-        cols = reshape(xp, cols, (nt, groups, cg * g.taps, p))
-        outs.append(xp.matmul(w2, cols))
-    y = outs[0] if len(outs) == 1 else xp.concat(outs, axis=0)
-    return reshape(xp, y, (x.shape[0], g.out_channels) + g.out_spatial)
+    cols = xp.stack(
+        [x[(slice(None), slice(None)) + _tap_slices(g, tap)] for tap in _taps(g.kernel)],
+        axis=2,
+    )  # (N, C, T, *O)
+    cols = reshape(xp, cols, (n, groups, cg * g.taps, p))
+    return reshape(xp, xp.matmul(w2, cols), (n, g.out_channels) + g.out_spatial)
 
 
 def run_direct(xp: Any, x: Any, w: Any, plan: Plan, band_pads: tuple[int, int] = (0, 0)) -> Any:
@@ -142,7 +136,7 @@ def run_direct(xp: Any, x: Any, w: Any, plan: Plan, band_pads: tuple[int, int] =
     """
     g = plan.geometry
     if uses_grid(plan):
-        return _grid(xp, x, w, g, plan.strategy, plan.batch_tile)
+        return _grid(xp, x, w, g, plan.strategy)
     if plan.strategy == "elementwise":
         return _elementwise(xp, x, w, g)
     if plan.strategy == "shift":
@@ -150,7 +144,7 @@ def run_direct(xp: Any, x: Any, w: Any, plan: Plan, band_pads: tuple[int, int] =
     if plan.strategy == "im2col_last":
         return _im2col_last(xp, x, w, g)
     if plan.strategy == "im2col":
-        return _im2col(xp, x, w, g, plan.batch_tile)
+        return _im2col(xp, x, w, g)
     if toeplitz_on_lines(plan):
         return _toeplitz_lines(xp, x, w, g, plan.block, band_pads)
     if plan.strategy == "toeplitz":
@@ -202,11 +196,11 @@ def weight_grad_grid(xp: Any, x: Any, gy: Any, g: Geometry) -> Any:
     lines = g.batch * math.prod(g.padded_spatial)
     xg = reshape(xp, xg, (groups, cg, lines))
     gyg = reshape(xp, gyg, (groups, cog, lines))
-    rows = lines - _grid_offset(g, tuple(k - 1 for k in g.kernel))
+    rows = lines - grid_offset(g, tuple(k - 1 for k in g.kernel))
     head = gyg[..., :rows]
     per_tap = []
     for tap in _taps(g.kernel):
-        off = _grid_offset(g, tap)
+        off = grid_offset(g, tap)
         per_tap.append(xp.matmul(head, xp.matrix_transpose(xg[..., off : off + rows])))
     gw = xp.stack(per_tap, axis=-1)  # (G, Cog, Cg, T)
     return reshape(xp, gw, (g.out_channels, cg) + g.kernel)
@@ -237,7 +231,8 @@ def _toeplitz(xp: Any, rows: Any, block: int, width: int) -> Any:
 
     Row ``j`` of the transpose is the kernel shifted right by ``j``: repeating
     ``[rows, zeros]`` of length ``width + 1`` and cutting it into lines of
-    ``width`` shifts each line by one more place.
+    ``width`` shifts each line by one more place.  Returned in C order: NumPy's
+    ``matmul`` took 2.4x longer with the transposed view (depthwise 28^2 bands).
     """
     lead = tuple(rows.shape[:-1])
     span = rows.shape[-1]
@@ -245,7 +240,7 @@ def _toeplitz(xp: Any, rows: Any, block: int, width: int) -> Any:
     v = xp.concat([rows, zeros], axis=-1)
     flat = xp.concat([v] * block, axis=-1)[..., : block * width]
     t = reshape(xp, flat, lead + (block, width))
-    return xp.matrix_transpose(t)
+    return c_contiguous(xp, xp.matrix_transpose(t))
 
 
 def toeplitz_on_lines(plan: Plan) -> bool:
@@ -301,16 +296,14 @@ def _toeplitz_lines(
         frames = reshape(xp, frames, (groups, lines * nb, width))
     line = frames.shape[-1]
     # a head tap's grid offset, counted in lines instead of elements
-    offsets = [
-        _grid_offset(g, head + (0,)) // g.padded_spatial[-1] for head in _taps(g.kernel[:-1])
-    ]
+    offsets = [grid_offset(g, head + (0,)) // g.padded_spatial[-1] for head in _taps(g.kernel[:-1])]
     rows = lines - max(offsets)
+    # every head tap's band in one build: (G, taps, width, block)
+    bands = _toeplitz(xp, reshape(xp, w_last, (groups, len(offsets), span)), block, width)
     acc = None
-    for head, off in zip(_taps(g.kernel[:-1]), offsets):
+    for i, off in enumerate(offsets):
         op = frames[:, off * nb : (off + rows) * nb, :]
-        band = _toeplitz(xp, w_last[(slice(None),) + head + (slice(None),)], block, width)
-        if band_pads != (0, 0):
-            band = band[:, lo : lo + line, :]
+        band = bands[:, i, lo : lo + line, :]
         acc = _accumulate(acc, xp.matmul(op, band))  # (G, rows * nb, block)
     acc = reshape(xp, acc, (groups, rows, nb * block))
     if rows < lines:  # lines whose taps run past the end only feed cut outputs
@@ -384,13 +377,8 @@ def grid_extra_rows(g: Geometry) -> int:
     """
     row = math.prod(g.padded_spatial[1:])
     p = g.out_spatial[0] * row
-    need = p + _grid_offset(g, tuple(k - 1 for k in g.kernel))
+    need = p + grid_offset(g, tuple(k - 1 for k in g.kernel))
     return max(0, -(-(need - math.prod(g.padded_spatial)) // row))
-
-
-def _grid_offset(g: Geometry, tap: tuple[int, ...]) -> int:
-    sp = g.padded_spatial
-    return sum(t * d * math.prod(sp[i + 1 :]) for i, (t, d) in enumerate(zip(tap, g.dilation)))
 
 
 def _from_grid(xp: Any, y: Any, g: Geometry) -> Any:
@@ -401,40 +389,40 @@ def _from_grid(xp: Any, y: Any, g: Geometry) -> Any:
     return y[(slice(None), slice(None), slice(None)) + keep]
 
 
-def _grid(xp: Any, x: Any, w: Any, g: Geometry, strategy: str, batch_tile: int) -> Any:
+def _grid(xp: Any, x: Any, w: Any, g: Geometry, strategy: str) -> Any:
     # The stride-1 forms of shift / im2col_last / im2col on the flat padded grid.
     n, groups, cg = x.shape[0], g.groups, g.group_in
+    xf, p = _flat_grid(xp, x, g, grid_offset(g, tuple(k - 1 for k in g.kernel)))
     if strategy == "shift":
-        xf, p = _flat_grid(xp, x, g, _grid_offset(g, tuple(k - 1 for k in g.kernel)))
-        w_taps = _taps_leading(xp, w, g, 0)
+        weights = _taps_leading(xp, w, g, 0)  # (T, G, Cog, Cg)
+    elif strategy == "im2col_last":
+        weights = _taps_leading(xp, w, g, 1)  # (T_head, G, Cog, Cg * k_last)
+    else:
+        weights = reshape(xp, w, (groups, g.group_out, cg * g.taps))
+    acc = _grid_products(xp, xf, weights, g, strategy, p)
+    return _from_grid(xp, reshape(xp, acc, (n, g.out_channels, p)), g)
+
+
+def _grid_products(xp: Any, xf: Any, weights: Any, g: Geometry, strategy: str, size: int) -> Any:
+    """The first ``size`` outputs of the flat grid ``xf``, ``(N, G, Cog, size)``."""
+    n, groups, cg = xf.shape[0], g.groups, g.group_in
+    if strategy == "shift":
         acc = None
         for i, tap in enumerate(_taps(g.kernel)):
-            off = _grid_offset(g, tap)
-            op = reshape(xp, xf[..., off : off + p], (n, groups, cg, p))
-            acc = _accumulate(acc, xp.matmul(w_taps[i, ...], op))
-        return _from_grid(xp, reshape(xp, acc, (n, g.out_channels, p)), g)
+            off = grid_offset(g, tap)
+            op = reshape(xp, xf[..., off : off + size], (n, groups, cg, size))
+            acc = _accumulate(acc, xp.matmul(weights[i, ...], op))
+        return acc
     if strategy == "im2col_last":
         k_last, d_last = g.kernel[-1], g.dilation[-1]
-        head_max = _grid_offset(g, tuple(k - 1 for k in g.kernel[:-1]) + (0,))
-        xf, p = _flat_grid(xp, x, g, head_max + (k_last - 1) * d_last)
-        span = p + head_max
+        span = size + grid_offset(g, tuple(k - 1 for k in g.kernel[:-1]) + (0,))
         cols = xp.stack([xf[..., j * d_last : j * d_last + span] for j in range(k_last)], axis=2)
-        w_heads = _taps_leading(xp, w, g, 1)
         acc = None
         for i, head in enumerate(_taps(g.kernel[:-1])):
-            off = _grid_offset(g, head + (0,))
-            op = reshape(xp, cols[..., off : off + p], (n, groups, cg * k_last, p))
-            acc = _accumulate(acc, xp.matmul(w_heads[i, ...], op))
-        return _from_grid(xp, reshape(xp, acc, (n, g.out_channels, p)), g)
-    # im2col: every tap stacked, one matmul per batch tile
-    xf, p = _flat_grid(xp, x, g, _grid_offset(g, tuple(k - 1 for k in g.kernel)))
-    w2 = reshape(xp, w, (groups, g.group_out, cg * g.taps))
-    offs = [_grid_offset(g, tap) for tap in _taps(g.kernel)]
-    outs = []
-    for start in range(0, n, max(batch_tile, 1)):
-        xt = xf[start : start + batch_tile, ...]
-        cols = xp.stack([xt[..., o : o + p] for o in offs], axis=2)  # (nt, C, T, P)
-        cols = reshape(xp, cols, (xt.shape[0], groups, cg * g.taps, p))
-        outs.append(xp.matmul(w2, cols))
-    y = outs[0] if len(outs) == 1 else xp.concat(outs, axis=0)
-    return _from_grid(xp, reshape(xp, y, (n, g.out_channels, p)), g)
+            off = grid_offset(g, head + (0,))
+            op = reshape(xp, cols[..., off : off + size], (n, groups, cg * k_last, size))
+            acc = _accumulate(acc, xp.matmul(weights[i, ...], op))
+        return acc
+    offs = [grid_offset(g, tap) for tap in _taps(g.kernel)]
+    cols = xp.stack([xf[..., o : o + size] for o in offs], axis=2)  # (N, C, T, size)
+    return xp.matmul(weights, reshape(xp, cols, (n, groups, cg * g.taps, size)))

@@ -75,41 +75,52 @@ def pad_axes(
     pads: tuple[tuple[int, int], ...],
     mode: str,
     fill: Any = 0,
+    zeros_after: tuple[int, ...] | None = None,
 ) -> Any:
     """Pad the last ``len(pads)`` axes of ``x`` by ``(low, high)`` each.
 
     ``mode`` is ``"constant"`` (with ``fill``, a Python scalar) or one of
-    :data:`INDEX_MODES`.  Negative pads crop.
+    :data:`INDEX_MODES`.  Negative pads crop.  ``zeros_after`` appends that
+    many zeros to each axis after its padding, in the same copy.
     """
     first_axis = x.ndim - len(pads)
     for offset, (lo, hi) in enumerate(pads):
         axis = first_axis + offset
-        n = x.shape[axis]
-        if lo < 0 or hi < 0:  # crop first, then pad what remains positive
-            start, stop = max(-lo, 0), n - max(-hi, 0)
-            if stop <= start:  # every sample is cropped away: padding alone remains
-                shape = list(x.shape)
-                shape[axis] = n + lo + hi
-                x = xp.full(tuple(shape), fill, dtype=x.dtype, device=device_of(x))
-                continue
-            sl = [slice(None)] * x.ndim
-            sl[axis] = slice(start, stop)
-            x = x[tuple(sl)]
-            n = x.shape[axis]
-            lo, hi = max(lo, 0), max(hi, 0)
-        if lo == 0 and hi == 0:
-            continue
-        if mode == "constant":
-            pieces = []
-            for width in (lo, None, hi):
-                if width is None:
-                    pieces.append(x)
-                elif width:
-                    shape = list(x.shape)
-                    shape[axis] = width
-                    pieces.append(xp.full(tuple(shape), fill, dtype=x.dtype, device=device_of(x)))
-        else:
-            indices = [source_index(i, n, mode) for i in range(-lo, n + hi)]
-            pieces = _take_runs(xp, x, axis, indices)
+        pieces = _axis_pieces(xp, x, axis, lo, hi, mode, fill)
+        tail = zeros_after[offset] if zeros_after else 0
+        if tail:
+            shape = list(x.shape)
+            shape[axis] = tail
+            pieces.append(xp.zeros(tuple(shape), dtype=x.dtype, device=device_of(x)))
         x = pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=axis)
     return x
+
+
+def _axis_pieces(xp: Any, x: Any, axis: int, lo: int, hi: int, mode: str, fill: Any) -> list[Any]:
+    """The pieces whose concatenation along ``axis`` is ``x`` padded by ``(lo, hi)``."""
+    n = x.shape[axis]
+    if lo < 0 or hi < 0:  # crop first, then pad what remains positive
+        start, stop = max(-lo, 0), n - max(-hi, 0)
+        if stop <= start:  # every sample is cropped away: padding alone remains
+            shape = list(x.shape)
+            shape[axis] = n + lo + hi
+            return [xp.full(tuple(shape), fill, dtype=x.dtype, device=device_of(x))]
+        sl = [slice(None)] * x.ndim
+        sl[axis] = slice(start, stop)
+        x = x[tuple(sl)]
+        n = x.shape[axis]
+        lo, hi = max(lo, 0), max(hi, 0)
+    if lo == 0 and hi == 0:
+        return [x]
+    if mode != "constant":
+        indices = [source_index(i, n, mode) for i in range(-lo, n + hi)]
+        return _take_runs(xp, x, axis, indices)
+    pieces = []
+    for width in (lo, None, hi):
+        if width is None:
+            pieces.append(x)
+        elif width:
+            shape = list(x.shape)
+            shape[axis] = width
+            pieces.append(xp.full(tuple(shape), fill, dtype=x.dtype, device=device_of(x)))
+    return pieces

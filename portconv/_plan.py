@@ -174,12 +174,13 @@ class Plan:
     geometry: Geometry
     strategy: str
     fft_shape: tuple[int, ...] | None
-    batch_tile: int  # samples per im2col tile (== batch when untiled)
+    batch_tile: int  # samples padded and computed at a time (== batch when untiled)
     workspace_bytes: int
     output_bytes: int
     cost: float  # modelled seconds, for choosing and for reports
     block: int | None = None  # fft_blocks: outputs per overlap-save block
-    kernel_dft: bool = False  # fft: short kernel axes transformed by DFT matmuls
+    fft_contiguous: bool = False  # fft: transforms along contiguous axes only (see _fft)
+    row_tile: int | None = None  # outputs along the first spatial axis per tile (None: all)
 
 
 # Cost model rows (times in seconds), chosen by ``cost_table``.  ``cpu`` and
@@ -198,16 +199,24 @@ class Plan:
 #   fft_each  fixed cost of one transform in a batch of them
 #   base      fixed cost of any call (does not change a choice)
 #   x_<s>     factor on strategy s's modelled work; o_<s>: its set-up time
-# Three entries are facts about the library, not fitted: ``fuses_taps`` (XLA
+# Four entries are facts about the library, not fitted: ``fuses_taps`` (XLA
 # fuses a chain of one-channel tap products into one loop),
-# ``copies_slices`` (XLA materialises a slice that feeds a product) and
-# ``dft_short_axes`` (NumPy's FFT along a strided axis is slow enough that a
-# short kernel's padded axes are cheaper as DFT matmuls; XLA's is not).
+# ``copies_slices`` (XLA materialises a slice that feeds a product),
+# ``fft_contiguous`` (NumPy's FFT along a strided axis is slow: a short
+# kernel's padded axes are cheaper as DFT matmuls, and a 2-d spectrum is
+# cheaper transposed between its two transforms, 28 vs 34 ms for 1080^2;
+# XLA's is not) and ``tile_bytes`` (the working set of one tile of a
+# stacking direct strategy; 0: no tiles for speed).  NumPy allocates each
+# large temporary afresh, and the page faults and memory traffic of
+# whole-batch stacks cost more than a loop over tiles: dense 8x64x56^2 3x3
+# ran in 29 ms in 1-sample tiles, 31-41 ms whole.  XLA schedules its own
+# buffers; a GPU wants the whole batch.
 _COSTS = {
     "cpu": {
         "fuses_taps": 0,
         "copies_slices": 0,
-        "dft_short_axes": 1,
+        "fft_contiguous": 1,
+        "tile_bytes": 8 << 20,
         "call": 1.48e-06,
         "elem": 5.78e-10,
         "copy": 8.55e-10,
@@ -239,7 +248,8 @@ _COSTS = {
     "cpu-xla": {
         "fuses_taps": 1,
         "copies_slices": 1,
-        "dft_short_axes": 0,
+        "fft_contiguous": 0,
+        "tile_bytes": 0,
         "call": 6.87e-07,
         "elem": 1.17e-10,
         "copy": 9.69e-10,
@@ -269,7 +279,8 @@ _COSTS = {
     "gpu": {
         "fuses_taps": 0,
         "copies_slices": 0,
-        "dft_short_axes": 0,
+        "fft_contiguous": 0,
+        "tile_bytes": 0,
         "call": 12e-6,
         "elem": 0.02e-9,
         "copy": 0.01e-9,
@@ -389,7 +400,7 @@ def _strategy_time(g: Geometry, strategy: str, dtype: DtypeInfo, c: dict, fft_sh
         half = pts if dtype.kind == "complex" else pts // 2
         # a short kernel's padded axes are DFT matmuls: only its own lines cost
         kernel_share = 1.0
-        if dtype.kind != "complex" and c["dft_short_axes"]:
+        if dtype.kind != "complex" and c["fft_contiguous"]:
             spans = [d * (k - 1) + 1 for k, d in zip(g.kernel, g.dilation)]
             for k, n in zip(spans[:-1], fft_shape[:-1]):
                 kernel_share *= k / n if dft_by_matmul(k, n) else 1.0
@@ -447,13 +458,12 @@ def _block_length(g: Geometry, dtype: DtypeInfo, device: str) -> int | None:
     return None if best is None else best[1]
 
 
-def _workspace(
-    g: Geometry, strategy: str, itemsize: int, fft_shape, batch_tile: int, block=None
-) -> int:
+def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, block=None) -> int:
+    """Peak bytes of one untiled run of ``strategy``, output included."""
     x_padded = g.batch * g.in_channels * math.prod(g.padded_spatial) * itemsize
     out_per_sample = math.prod(g.out_spatial) * g.out_channels * itemsize
     out = g.batch * out_per_sample
-    m_tile = batch_tile * math.prod(g.out_spatial)
+    m_tile = g.batch * math.prod(g.out_spatial)
     if strategy == "elementwise":
         return x_padded + 2 * out
     if strategy == "shift":
@@ -467,7 +477,7 @@ def _workspace(
         span = g.dilation[0] * (g.kernel[0] - 1) + 1
         nb = -(-(g.padded_spatial[0] - span + 1) // (length - span + 1))
         framed = dataclasses.replace(g, batch=g.batch * nb, in_spatial=(length,), pads=((0, 0),))
-        return x_padded + _workspace(framed, "fft", itemsize, fft_shape, batch_tile)
+        return x_padded + _workspace(framed, "fft", itemsize, fft_shape)
     if strategy == "toeplitz":
         span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
         frames = x_padded * (block + span - 1) // block
@@ -482,6 +492,88 @@ def _workspace(
         )
         return x_padded + spectra + out
     raise AssertionError(strategy)
+
+
+def grid_offset(g: Geometry, tap: tuple[int, ...]) -> int:
+    """Flat offset of kernel ``tap`` on the padded grid (every stride 1)."""
+    sp = g.padded_spatial
+    return sum(t * d * math.prod(sp[i + 1 :]) for i, (t, d) in enumerate(zip(tap, g.dilation)))
+
+
+def row_tile_geometry(g: Geometry, rows: int) -> Geometry:
+    """The geometry of ``rows`` outputs along the first spatial axis.
+
+    Its input is the slice of ``g``'s input, already padded along that axis,
+    that those outputs read: ``(rows - 1) * stride + span`` rows, no padding.
+    """
+    span = g.dilation[0] * (g.kernel[0] - 1) + 1
+    return dataclasses.replace(
+        g,
+        in_spatial=((rows - 1) * g.stride[0] + span,) + g.in_spatial[1:],
+        pads=((0, 0),) + g.pads[1:],
+    )
+
+
+def _row_tile(g: Geometry, strategy: str, itemsize: int, cache: int) -> int | None:
+    """Outputs along the first spatial axis per tile that keep one sample near ``cache``.
+
+    Only for the stacking matmul forms, and only when one whole sample needs
+    over four times ``cache``: below that the tiles' own overhead cancels the
+    gain (a 1024^2 image with a 3x3 kernel, 25 MB whole, ran 8.5 ms whole and
+    9.1 ms in row tiles; the 64^3 volume, 51 MB, 55 ms whole and 44 ms tiled).
+    None means no row tiles.
+    """
+    if g.batch != 1 or strategy not in ("im2col_last", "im2col") or not cache or g.ndim < 2:
+        return None
+    out0 = g.out_spatial[0]
+    if out0 < 2 or _workspace(g, strategy, itemsize, None) <= 4 * cache:
+        return None
+    rows = _largest(
+        out0, lambda r: _workspace(row_tile_geometry(g, r), strategy, itemsize, None) <= cache
+    )
+    return rows if rows < out0 else None
+
+
+def _largest(n: int, fits) -> int:
+    """The largest ``t`` in ``1..n`` with ``fits(t)`` (1 when none; ``fits`` is monotone)."""
+    lo, hi = 1, n
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _batch_tile(
+    g: Geometry, strategy: str, itemsize: int, fft_shape, block, budget: int, device: str
+) -> tuple[int, int]:
+    """Samples per tile and the peak workspace of running ``strategy`` in such tiles.
+
+    The executor pads, computes and frees one batch tile at a time, then joins
+    the tiles' outputs.  Tiles are made for two reasons: to fit the budget,
+    and (rows with ``tile_bytes``) to keep a direct strategy's stacks and
+    padded copy near the cache instead of streaming them through memory.
+    """
+    whole = _workspace(g, strategy, itemsize, fft_shape, block)
+    if g.batch <= 1:
+        return g.batch, whole
+    out = g.out_positions * g.out_channels * itemsize
+
+    def tiled(t: int) -> int:
+        part = dataclasses.replace(g, batch=t)
+        return _workspace(part, strategy, itemsize, fft_shape, block) + 2 * out
+
+    tile = g.batch
+    cache = _COSTS[device]["tile_bytes"]
+    if cache and whole > cache and strategy in ("shift", "im2col_last", "im2col"):
+        # not FFT (it would transform the kernel once per tile), nor the
+        # banded and elementwise forms, whose products span the whole batch
+        tile = _largest(g.batch, lambda t: tiled(t) - 2 * out <= cache)
+    if whole > budget or (tile < g.batch and tiled(tile) > budget):
+        tile = min(tile, _largest(g.batch, lambda t: tiled(t) <= budget))
+    return tile, (whole if tile >= g.batch else tiled(tile))
 
 
 def _fft_exact_for_ints(g: Geometry, dtype: DtypeInfo, float_eps: float) -> bool:
@@ -620,20 +712,25 @@ def plan_correlation(
             "fft": tuple(fast_len(n) for n in g.padded_spatial),
             "fft_blocks": (block_length,),
         }.get(strategy)
-        tile = g.batch
-        ws = _workspace(g, strategy, itemsize, fft_shape, tile, toeplitz_block)
-        if strategy == "im2col" and ws > budget and g.batch > 1:
-            per_sample = _workspace(g, strategy, itemsize, fft_shape, 1)
-            fixed = _workspace(g, strategy, itemsize, fft_shape, 0)
-            room = budget - fixed
-            tile = max(1, min(g.batch, room // max(per_sample - fixed, 1)))
-            ws = _workspace(g, strategy, itemsize, fft_shape, tile)
-        cost = _strategy_cost(g, strategy, dtype, device, fft_shape, toeplitz_block)
-        if strategy == "im2col" and tile < g.batch:
-            cost += (-(-g.batch // tile)) * 3 * _COSTS[device]["call"]
+        row = _COSTS[device]
+        tile, ws = _batch_tile(g, strategy, itemsize, fft_shape, toeplitz_block, budget, device)
+        part = dataclasses.replace(g, batch=tile) if tile < g.batch else g
+        cost = _strategy_cost(part, strategy, dtype, device, fft_shape, toeplitz_block)
+        cost *= g.batch / max(part.batch, 1)
+        if tile < g.batch:
+            cost += out_bytes // itemsize * row["copy"]  # joining the tiles
+        rows = None
+        if part.batch == 1:
+            rows = _row_tile(part, strategy, itemsize, row["tile_bytes"])
+        if rows is not None:
+            span = g.dilation[0] * (g.kernel[0] - 1) + 1
+            tiles = g.batch * -(-g.out_spatial[0] // rows)
+            halo = max(span - g.stride[0], 0) * math.prod(g.padded_spatial[1:]) * g.in_channels
+            cost += tiles * (halo * row["copy"] + 6 * row["call"])
+            cost += out_bytes // itemsize * row["copy"]
         if unroll_limited and unrolled_ops(g, strategy) > _MAX_UNROLLED_OPS_JAX:
             cost *= 1e3  # admissible only when nothing else fits the budget
-        options.append((ws > budget, cost, strategy, fft_shape, tile, ws))
+        options.append((ws > budget, cost, strategy, fft_shape, (tile, rows), ws))
     fitting = [o for o in options if not o[0]]
     if not fitting:
         leanest = min(options, key=lambda o: o[5])
@@ -643,9 +740,9 @@ def plan_correlation(
             f"but the budget is {budget:,} bytes; raise it with workspace_bytes= "
             f"or ${_ENV_BUDGET}, or split the problem"
         )
-    _, cost, strategy, fft_shape, tile, ws = min(fitting, key=lambda o: o[1])
+    _, cost, strategy, fft_shape, (tile, rows), ws = min(fitting, key=lambda o: o[1])
     block = toeplitz_block if strategy == "toeplitz" else None
     if strategy == "fft_blocks":
         block = fft_shape[0] - g.dilation[0] * (g.kernel[0] - 1)
-    kernel_dft = strategy == "fft" and bool(_COSTS[device]["dft_short_axes"])
-    return Plan(g, strategy, fft_shape, tile, ws, out_bytes, cost, block, kernel_dft)
+    contiguous = strategy == "fft" and bool(_COSTS[device]["fft_contiguous"])
+    return Plan(g, strategy, fft_shape, tile, ws, out_bytes, cost, block, contiguous, rows)

@@ -6,6 +6,7 @@ fixture, and the sizes can be far larger than any machine's memory.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
@@ -54,8 +55,10 @@ def geometry(
     )
 
 
-def plan(g: Geometry, budget: int, method: str = "auto", dtype: DtypeInfo = F64) -> _plan.Plan:
-    return plan_correlation(g, method, dtype, "cpu", True, False, budget, "conv")
+def plan(
+    g: Geometry, budget: int, method: str = "auto", dtype: DtypeInfo = F64, device: str = "cpu"
+) -> _plan.Plan:
+    return plan_correlation(g, method, dtype, device, True, False, budget, "conv")
 
 
 def _needs(msg: str) -> int:
@@ -182,21 +185,38 @@ def _needs_at(g: Geometry, budget: int, method: str = "auto") -> int:
     return _needs(str(info.value))
 
 
-def test_im2col_tiles_the_batch_under_a_medium_budget():
-    # dense channels (no depthwise path), direct method: the matmul strategies
+def test_a_medium_budget_tiles_the_batch():
+    # the GPU row never tiles for speed, so only the budget makes tiles here
     g = geometry(batch=64, c_in=16, c_out=16, spatial=(16, 16), kernel=(3, 3), pads=((1, 1),) * 2)
-    roomy = plan(g, 2**40, "direct")
+    roomy = plan(g, 2**40, "direct", device="gpu")
     assert roomy.batch_tile == g.batch
-    leanest = _needs_at(g, 1, "direct")  # im2col with one sample per tile
-    medium = plan(g, leanest + leanest // 10, "direct")
-    assert medium.strategy == "im2col"
+    leanest = _needs_at(g, 1, "direct")  # some strategy with one sample per tile
+    medium = plan(g, leanest + leanest // 10, "direct", device="gpu")
     assert 1 <= medium.batch_tile < g.batch
     assert medium.workspace_bytes <= leanest + leanest // 10
-    assert plan(g, leanest, "direct").batch_tile == 1
-    # among im2col plans, more budget never gives smaller tiles
-    plans = [plan(g, leanest * f // 10, "direct") for f in range(10, 40)]
-    tiles = [p.batch_tile for p in plans if p.strategy == "im2col"]
-    assert tiles == sorted(tiles)
+    assert plan(g, leanest, "direct", device="gpu").batch_tile == 1
+    # for one strategy, more budget never gives smaller tiles
+    plans = [plan(g, leanest * f // 10, "direct", device="gpu") for f in range(10, 40)]
+    for strategy in {p.strategy for p in plans}:
+        tiles = [p.batch_tile for p in plans if p.strategy == strategy]
+        assert tiles == sorted(tiles), strategy
+
+
+def test_cpu_tiles_a_large_stack_to_its_cache_budget():
+    # NumPy pays for whole-batch temporaries in page faults and memory
+    # traffic; its row keeps a direct strategy's working set near the cache
+    g = geometry(batch=8, c_in=64, c_out=64, spatial=(56, 56), kernel=(3, 3), pads=((1, 1),) * 2)
+    f32 = DtypeInfo("real", 4)
+    whole = plan(g, 2**40, "direct", f32, device="gpu")
+    tiled = plan(g, 2**40, "direct", f32)
+    assert whole.batch_tile == 8 and 1 <= tiled.batch_tile < 8
+    cache = _plan._COSTS["cpu"]["tile_bytes"]
+    part = dataclasses.replace(g, batch=tiled.batch_tile)
+    assert _plan._workspace(part, tiled.strategy, 4, None) <= cache
+    assert tiled.workspace_bytes < whole.workspace_bytes
+    # a working set that already fits is left whole
+    small = geometry(batch=8, c_in=4, c_out=4, spatial=(16, 16), kernel=(3, 3))
+    assert plan(small, 2**40, "direct", f32).batch_tile == 8
 
 
 def test_plans_are_cached_pure_functions():

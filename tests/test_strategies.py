@@ -5,12 +5,13 @@ that is rarely chosen (or a layout trick inside one, such as the banded
 matmul's channel-major line grid) could be wrong without any public test
 noticing.  Here the planner is asked for each admissible strategy in turn
 (``plan_correlation(..., only=...)``, the same blocks and tiles it would pick
-itself) and the result is compared with the np.pad/einsum reference, on
-every backend (jitted under JAX).
+itself), run whole, in batch tiles and in row tiles, and the result is compared with the
+np.pad/einsum reference, on every backend (jitted under JAX).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -121,24 +122,31 @@ def test_every_strategy_matches_the_reference(backend, c):
         except LookupError:
             continue
         ran.append(strategy)
+        plans = [plan]
+        if g.batch > 1:  # and in batch tiles, the last one shorter when batch is 3
+            plans.append(dataclasses.replace(plan, batch_tile=g.batch - 1))
+        if g.out_spatial[0] > 2 and not strategy.startswith("fft"):
+            # and in tiles of output rows along the first spatial axis
+            plans.append(dataclasses.replace(plan, row_tile=g.out_spatial[0] // 2))
+        for plan in plans:
 
-        def run(x, w, plan=plan):
-            return _core.correlate_nd(xp, x, w, plan, pad_mode=c["mode"], fill=c["fill"])
+            def run(x, w, plan=plan):
+                return _core.correlate_nd(xp, x, w, plan, pad_mode=c["mode"], fill=c["fill"])
 
-        if backend.jit:
-            import jax
+            if backend.jit:
+                import jax
 
-            y = jax.jit(run)(x, w)
-        else:
-            y = run(x, w)
-        bound = error_bound(
-            x64, w64, np.float64 if backend.has_float64 else np.float32, expected.shape
-        )
-        bound *= math.sqrt(c["groups"] * c["cg"] + 1)
-        try:
-            assert_close(backend, y, expected, dtype=dtype, bound=bound)
-        except AssertionError as exc:
-            raise AssertionError(f"strategy {strategy!r}, plan {plan}: {exc}") from exc
+                y = jax.jit(run)(x, w)
+            else:
+                y = run(x, w)
+            bound = error_bound(
+                x64, w64, np.float64 if backend.has_float64 else np.float32, expected.shape
+            )
+            bound *= math.sqrt(c["groups"] * c["cg"] + 1)
+            try:
+                assert_close(backend, y, expected, dtype=dtype, bound=bound)
+            except AssertionError as exc:
+                raise AssertionError(f"strategy {strategy!r}, plan {plan}: {exc}") from exc
     # the per-tap matmul is always admissible, the broadcast one per channel
     assert "shift" in ran and ("elementwise" in ran) == (c["cg"] == 1), ran
 
@@ -167,3 +175,38 @@ def test_kernel_spectrum_by_dft_matmul_is_the_fft(backend, shape, wshape):
     scale = float(np.abs(expected).max())
     assert float(np.abs(got - expected).max()) <= eps * scale * max(wshape)
     assert any(_plan.dft_by_matmul(k, n) for k, n in zip(wshape[-len(shape) : -1], shape))
+
+
+@pytest.mark.parametrize(
+    "xshape, wshape, shape, groups",
+    [
+        ((2, 3, 40, 36), (4, 3, 5, 7), (40, 36), 1),  # short kernel rows: DFT matmul
+        ((1, 4, 30, 25), (2, 2, 30, 9), (32, 27), 2),  # long kernel rows: FFT, padded grid
+        ((1, 1, 12, 10, 8), (1, 1, 3, 3, 3), (12, 10, 8), 1),  # 3-d keeps rfftn
+        ((2, 2, 50), (2, 2, 9), (54,), 1),
+    ],
+)
+def test_fft_layouts_give_the_circular_convolution(backend, xshape, wshape, shape, groups):
+    # NumPy's row transforms along contiguous axes only (spectra transposed);
+    # every backend must get the same circular convolution either way
+    rng = np.random.default_rng(3)
+    x64, w64 = rng.standard_normal(xshape), rng.standard_normal(wshape)
+    nsp = len(shape)
+    axes = tuple(range(2, 2 + nsp))
+    xpad = np.zeros(xshape[:2] + shape)
+    xpad[(slice(None), slice(None)) + tuple(slice(0, n) for n in xshape[2:])] = x64
+    fx = np.fft.rfftn(xpad, axes=axes)
+    fw = np.fft.rfftn(w64, s=shape, axes=axes)
+    cg, cog = wshape[1], wshape[0] // groups
+    fx = fx.reshape((xshape[0], groups, 1, cg) + fx.shape[2:])
+    fw = fw.reshape((1, groups, cog, cg) + fw.shape[2:])
+    fy = (fx * fw).sum(axis=3).reshape((xshape[0], wshape[0]) + fx.shape[4:])
+    expected = np.fft.irfftn(fy, s=shape, axes=axes)
+    x, w = backend.asarray(xpad), backend.asarray(w64)
+    scale = float(np.abs(expected).max())
+    eps = 1e-5 if x.dtype == backend.xp.float32 else 1e-11
+    for contiguous in (False, True):
+        y = _fft._spectral(backend.xp, x, w, shape, groups, False, contiguous)
+        got = backend.to_numpy(y)
+        assert got.shape == expected.shape, contiguous
+        assert float(np.abs(got - expected).max()) <= eps * scale, contiguous
