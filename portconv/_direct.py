@@ -44,6 +44,34 @@ def _taps(kernel: tuple[int, ...]):
     return itertools.product(*(range(k) for k in kernel))
 
 
+def _tap_views(xp: Any, x: Any, g: Geometry):
+    """A function from a kernel tap to the slice of ``x`` it multiplies, ``(N, C, *O)``.
+
+    With a strided last axis the input is first split into its ``s`` column
+    phases (one copy), so each tap reads contiguous runs instead of every
+    ``s``-th element: NumPy's im2col for the 7x7 stride-2 stem gathered a
+    224^2 sample in 3.9-5.4 ms strided and 3.0-4.0 ms from the phases.
+    """
+    s = g.stride[-1]
+    if s == 1:
+        return lambda tap: x[(slice(None), slice(None)) + _tap_slices(g, tap)]
+    o, d = g.out_spatial[-1], g.dilation[-1]
+    wq = -(-x.shape[-1] // s)
+    if wq * s > x.shape[-1]:  # columns past the end are never read
+        zeros = xp.zeros(x.shape[:-1] + (wq * s - x.shape[-1],), dtype=x.dtype, device=device_of(x))
+        x = xp.concat([x, zeros], axis=-1)
+    nd = x.ndim
+    phases = reshape(xp, x, x.shape[:-1] + (wq, s))
+    phases = c_contiguous(xp, xp.permute_dims(phases, tuple(range(nd - 1)) + (nd, nd - 1)))
+
+    def view(tap: tuple[int, ...]) -> Any:
+        q0, r = divmod(tap[-1] * d, s)
+        head = _tap_slices(g, tap)[:-1]
+        return phases[(slice(None), slice(None)) + head + (r, slice(q0, q0 + o))]
+
+    return view
+
+
 def _accumulate(acc: Any, term: Any) -> Any:
     if acc is None:
         return term
@@ -91,10 +119,10 @@ def _shift(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
     n, groups, cg = x.shape[0], g.groups, g.group_in
     p = math.prod(g.out_spatial)
     w_taps = _taps_leading(xp, w, g, 0)  # (T, G, Cog, Cg), each tap contiguous
+    view = _tap_views(xp, x, g)
     acc = None
     for i, tap in enumerate(_taps(g.kernel)):
-        xs = x[(slice(None), slice(None)) + _tap_slices(g, tap)]
-        cols = reshape(xp, xs, (n, groups, cg, p))
+        cols = reshape(xp, view(tap), (n, groups, cg, p))
         acc = _accumulate(acc, xp.matmul(w_taps[i, ...], cols))
     return reshape(xp, acc, (n, g.out_channels) + g.out_spatial)
 
@@ -106,12 +134,10 @@ def _im2col_last(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
     p = math.prod(g.out_spatial)
     k_last = g.kernel[-1]
     w_heads = _taps_leading(xp, w, g, 1)  # (T_head, G, Cog, Cg * k_last)
+    view = _tap_views(xp, x, g)
     acc = None
     for i, head in enumerate(_taps(g.kernel[:-1])):
-        cols = xp.stack(
-            [x[(slice(None), slice(None)) + _tap_slices(g, head + (j,))] for j in range(k_last)],
-            axis=2,
-        )  # (N, C, k_last, *O)
+        cols = xp.stack([view(head + (j,)) for j in range(k_last)], axis=2)  # (N, C, k_last, *O)
         cols = reshape(xp, cols, (n, groups, cg * k_last, p))
         acc = _accumulate(acc, xp.matmul(w_heads[i, ...], cols))
     return reshape(xp, acc, (n, g.out_channels) + g.out_spatial)
@@ -121,10 +147,8 @@ def _im2col(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
     n, groups, cg, cog = x.shape[0], g.groups, g.group_in, g.group_out
     p = math.prod(g.out_spatial)
     w2 = reshape(xp, w, (groups, cog, cg * g.taps))
-    cols = xp.stack(
-        [x[(slice(None), slice(None)) + _tap_slices(g, tap)] for tap in _taps(g.kernel)],
-        axis=2,
-    )  # (N, C, T, *O)
+    view = _tap_views(xp, x, g)
+    cols = xp.stack([view(tap) for tap in _taps(g.kernel)], axis=2)  # (N, C, T, *O)
     cols = reshape(xp, cols, (n, groups, cg * g.taps, p))
     return reshape(xp, xp.matmul(w2, cols), (n, g.out_channels) + g.out_spatial)
 

@@ -81,7 +81,10 @@ _RECORDED_ENV = (
 # Sleep between two timed calls: thread pools of the previous library (OpenMP,
 # OpenBLAS, XLA) spin for a while after a call and steal the 2 cores from the
 # next one (PERF-NOTES: up to 30x on a NumPy call right after a jax.jit call).
-_PAUSE_S = 0.01
+# OpenBLAS's workers spin for about 2^28 cycles (~0.1 s): interleaved with
+# NumPy calls, torch's 7x7 stride-2 stem took 68 ms after a 10 ms pause, 54 ms
+# after 50 ms and 27 ms (its time alone) after 150 ms.
+_PAUSE_S = 0.15
 
 
 # --------------------------------------------------------------------------
