@@ -87,7 +87,8 @@ def _problems(paths: list[str]) -> list[dict[str, Any]]:
         for strategy, median in r["median_s"].items():
             m = r["model"][strategy]
             fft_shape = None if m["fft_shape"] is None else tuple(m["fft_shape"])
-            entries.append((strategy, fft_shape, m["block"], median))
+            tiles = (m.get("batch_tile", g.batch), m.get("row_tile"))
+            entries.append((strategy, fft_shape, m["block"], tiles, median))
         out.append({"name": r["name"], "g": g, "entries": entries})
     return out
 
@@ -103,8 +104,8 @@ def _model(p: dict[str, Any], table: dict[str, float]) -> np.ndarray:
     dtype = _plan.DtypeInfo("real", 4)
     return np.array(
         [
-            _plan._strategy_cost(p["g"], s, dtype, "cpu", fft, block, costs=table)
-            for s, fft, block, _ in p["entries"]
+            _plan.tiled_cost(p["g"], s, dtype, "cpu", fft, block, *tiles, costs=table)
+            for s, fft, block, tiles, _ in p["entries"]
         ]
     )
 
@@ -114,7 +115,7 @@ def _loss(theta: np.ndarray, problems: list[dict[str, Any]], theta0: np.ndarray)
     sq, regret = 0.0, 0.0
     count = 0
     for p in problems:
-        measured = np.array([e[3] for e in p["entries"]])
+        measured = np.array([e[-1] for e in p["entries"]])
         modelled = _model(p, table)
         err = np.log(modelled) - np.log(measured)
         sq += float(np.sum(err**2))
@@ -130,7 +131,7 @@ def _loss(theta: np.ndarray, problems: list[dict[str, Any]], theta0: np.ndarray)
 def _within(problems: list[dict[str, Any]], table: dict[str, float]) -> tuple[int, list[str]]:
     good, missed = 0, []
     for p in problems:
-        measured = np.array([e[3] for e in p["entries"]])
+        measured = np.array([e[-1] for e in p["entries"]])
         pick = int(np.argmin(_model(p, table)))
         ratio = measured[pick] / measured.min()
         if ratio <= TOLERANCE:
@@ -149,7 +150,8 @@ def _write(table: dict[str, float], key: str) -> None:
     end = start + len(empty) if text.startswith(empty, start) else text.index("    },", start) + 6
     lines = [f'    "{key}": {{']
     for name, value in table.items():
-        lines.append(f'        "{name}": {value:.3g},')
+        shown = str(value) if isinstance(value, int) else f"{value:.3g}"
+        lines.append(f'        "{name}": {shown},')
     path.write_text(text[:start] + "\n".join(lines) + "\n    }," + text[end:])
     print(f"wrote the fitted {key!r} constants into {path}")
 

@@ -235,10 +235,12 @@ def shape_from_row(row: dict[str, Any]) -> Shape:
 
 
 def plan_fields(plan: Plan) -> dict[str, Any]:
-    """What a forced plan chose beyond its strategy: block and FFT length."""
+    """What a forced plan chose beyond its strategy: block, FFT length and tiles."""
     return {
         "block": plan.block,
         "fft_shape": None if plan.fft_shape is None else list(plan.fft_shape),
+        "batch_tile": plan.batch_tile,
+        "row_tile": plan.row_tile,
     }
 
 
@@ -397,7 +399,10 @@ def _time(runs: dict[str, Any]) -> dict[str, list[float]]:
         first[name] = time.perf_counter() - start
     slow = {name: [t] for name, t in first.items() if t > SLOW_S}
     fast = {name: run for name, run in runs.items() if name not in slow}
-    times, _ = time_interleaved(fast, REPEATS[0], REPEATS[1], 3.0, {n: first[n] for n in fast})
+    # one library's strategies share its thread pools: a short pause will do
+    times, _ = time_interleaved(
+        fast, REPEATS[0], REPEATS[1], 3.0, {n: first[n] for n in fast}, pause_s=0.01
+    )
     return {**times, **slow}
 
 

@@ -30,26 +30,30 @@ from ._plan import (
     plan_correlation,
     row_tile_geometry,
 )
+from ._winograd import run_winograd, winograd_tiles
 
 __all__ = ["correlate_nd", "make_plan", "resolve_budget", "warn_fft_nonfinite"]
 
 
 def warn_fft_nonfinite(func: str, xp: Any, plan: Plan, method: str, **arrays: Any) -> None:
-    """Warn when ``method='auto'`` chose an FFT and an input holds NaN or Inf.
+    """Warn when ``method='auto'`` chose an FFT or Winograd and an input holds NaN or Inf.
 
-    The FFT spreads a non-finite value over the whole output, where the direct
-    method keeps it inside the windows that touch it.  Checked only where
-    values are cheap to read (never under ``jax.jit``, never on Dask).
+    The FFT spreads a non-finite value over the whole output and Winograd
+    over its 2x2 output tile, where the direct method keeps it inside the
+    windows that touch it.  Checked only where values are cheap to read
+    (never under ``jax.jit``, never on Dask).
     """
-    if method != "auto" or not plan.strategy.startswith("fft"):
+    if method != "auto" or not plan.strategy.startswith(("fft", "winograd")):
         return
+    where = "the whole output" if plan.strategy.startswith("fft") else "2x2 output tiles"
+    name_of = "the FFT" if plan.strategy.startswith("fft") else "the Winograd algorithm"
     for name, a in arrays.items():
         if not _compat.values_are_cheap(a) or xp.isdtype(a.dtype, "integral"):
             continue
         if bool(xp.any(~xp.isfinite(a))):
             warnings.warn(
-                f"{func}: {name} contains NaN or Inf and method='auto' chose the FFT, "
-                "which spreads them over the whole output; pass method='direct' to "
+                f"{func}: {name} contains NaN or Inf and method='auto' chose {name_of}, "
+                f"which spreads them over {where}; pass method='direct' to "
                 "keep them local",
                 RuntimeWarning,
                 stacklevel=3,
@@ -159,11 +163,16 @@ def _correlate_untiled(xp: Any, x: Any, w: Any, plan: Plan, pad_mode: str, fill:
         if toeplitz_zero_pads_in_band(plan, pad_mode, fill):
             band_pads, pads = pads[-1], (*pads[:-1], (0, 0))
     zeros_after = None
+    if plan.strategy == "winograd":  # whole 4x4 tiles of stride 2
+        tiles = winograd_tiles(g)
+        zeros_after = tuple(2 * t + 2 - s for t, s in zip(tiles, g.padded_spatial))
     if plan.strategy == "fft":
         # the FFT grid's zeros come with the padding's copy (NumPy's own
         # zero-extension inside rfft ran 2.5x slower than a padded input)
         zeros_after = tuple(f - s for f, s in zip(plan.fft_shape, g.padded_spatial))
     xpad = _compat.batch_chunks_only(pad_axes(xp, x, pads, pad_mode, fill, zeros_after))
+    if plan.strategy == "winograd":
+        return run_winograd(xp, xpad, w, g)
     if not plan.strategy.startswith("fft"):
         return run_direct(xp, xpad, w, plan, band_pads)
     if xp.isdtype(x.dtype, "integral"):

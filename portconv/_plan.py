@@ -30,7 +30,7 @@ _ENV_BUDGET = "PORTCONV_WORKSPACE_BYTES"
 
 #: Strategies of the direct method, cheapest memory first.
 DIRECT_STRATEGIES = ("elementwise", "shift", "im2col_last", "im2col", "toeplitz")
-STRATEGIES = DIRECT_STRATEGIES + ("fft", "fft_blocks")
+STRATEGIES = DIRECT_STRATEGIES + ("fft", "fft_blocks", "winograd")
 
 # Under JAX every tap is traced into the program: compile time grows with the
 # unrolled op count (PERF-NOTES: 961 taps took 18 s).  Above this many unrolled
@@ -343,6 +343,38 @@ def _strategy_cost(
     return c.get("x_" + strategy, 1.0) * work + c.get("o_" + strategy, 0.0) + c.get("base", 0.0)
 
 
+def tiled_cost(
+    g: Geometry,
+    strategy: str,
+    dtype: DtypeInfo,
+    device: str,
+    fft_shape,
+    block,
+    tile: int,
+    rows: int | None,
+    costs: dict | None = None,
+) -> float:
+    """Modelled seconds of ``strategy`` run in batch tiles of ``tile`` samples.
+
+    ``rows``: outputs along the first spatial axis per tile (None: all).
+    Joining tiles copies the output once; row tiles also re-read their halo.
+    """
+    c = costs or _COSTS[device]
+    if not 0 < tile < g.batch:
+        cost = _strategy_cost(g, strategy, dtype, device, fft_shape, block, c)
+    else:
+        part = dataclasses.replace(g, batch=tile)
+        cost = g.batch / tile * _strategy_cost(part, strategy, dtype, device, fft_shape, block, c)
+        cost += g.out_positions * g.out_channels * c["copy"]
+    if rows is not None:
+        span = g.dilation[0] * (g.kernel[0] - 1) + 1
+        tiles = g.batch * -(-g.out_spatial[0] // rows)
+        halo = max(span - g.stride[0], 0) * math.prod(g.padded_spatial[1:]) * g.in_channels
+        cost += tiles * (halo * c["copy"] + 6 * c["call"])
+        cost += g.out_positions * g.out_channels * c["copy"]
+    return cost
+
+
 def _strategy_time(g: Geometry, strategy: str, dtype: DtypeInfo, c: dict, fft_shape, block):
     scale = 4 if dtype.kind == "complex" else 1
     if dtype.kind == "int":
@@ -419,6 +451,14 @@ def _strategy_time(g: Geometry, strategy: str, dtype: DtypeInfo, c: dict, fft_sh
         nb = -(-(g.padded_spatial[0] - span + 1) // (length - span + 1))
         framed = dataclasses.replace(g, batch=g.batch * nb)
         return _strategy_time(framed, "fft", dtype, c, fft_shape, None) + 6 * c["call"]
+    if strategy == "winograd":
+        # 16 products (one per transformed tile position) over 4x4 tiles of
+        # stride 2, framed by additions: about 6 passes over 4x the input
+        # (B^T d B) and over 4x the output (A^T m A)
+        tiles = g.batch * math.prod(-(-o // 2) for o in g.out_spatial)
+        gemm = 16 * _gemm_time(c, g.out_channels, g.in_channels, tiles, scale)
+        adds = 6 * 16 * tiles * (g.in_channels + g.out_channels) * c["elem"] * scale
+        return gemm + adds + 40 * c["call"]
     raise AssertionError(strategy)
 
 
@@ -482,6 +522,10 @@ def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, block=None)
         span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
         frames = x_padded * (block + span - 1) // block
         return x_padded + frames + 3 * out
+    if strategy == "winograd":
+        tiles = g.batch * math.prod(-(-o // 2) for o in g.out_spatial)
+        # the transformed input (16 per tile) and the products, with a copy each
+        return x_padded + 2 * 16 * tiles * (g.in_channels + g.out_channels) * itemsize + 2 * out
     if strategy == "fft":
         pts = math.prod(fft_shape)
         citem = itemsize * 2 if itemsize < 16 else itemsize
@@ -576,6 +620,21 @@ def _batch_tile(
     return tile, (whole if tile >= g.batch else tiled(tile))
 
 
+def winograd_applies(g: Geometry, dtype: DtypeInfo) -> bool:
+    """Whether the Winograd F(2x2, 3x3) strategy can run ``g``.
+
+    A fast algorithm like the FFT (only ``method="auto"`` may choose it):
+    real floating dtypes, 2-d, 3x3 kernel, stride and dilation 1, no groups.
+    """
+    return (
+        dtype.kind == "real"
+        and g.kernel == (3, 3)
+        and g.stride == (1, 1)
+        and g.dilation == (1, 1)
+        and g.groups == 1
+    )
+
+
 def _fft_exact_for_ints(g: Geometry, dtype: DtypeInfo, float_eps: float) -> bool:
     """Whether rounding a float FFT result recovers the exact integer result.
 
@@ -625,6 +684,7 @@ def unrolled_ops(g: Geometry, strategy: str) -> int:
         "fft": 1,
         "fft_blocks": 1,
         "toeplitz": g.taps // g.kernel[-1],
+        "winograd": 40,
     }[strategy]
 
 
@@ -698,6 +758,8 @@ def plan_correlation(
     block_length = _block_length(g, dtype, device) if "fft" in candidates else None
     if block_length is not None:
         candidates.append("fft_blocks")
+    if method == "auto" and winograd_applies(g, dtype):
+        candidates.append("winograd")
     toeplitz_block = _toeplitz_block(g, dtype, device) if method != "fft" else None
     if toeplitz_block is not None:
         candidates.append("toeplitz")
@@ -712,22 +774,12 @@ def plan_correlation(
             "fft": tuple(fast_len(n) for n in g.padded_spatial),
             "fft_blocks": (block_length,),
         }.get(strategy)
-        row = _COSTS[device]
         tile, ws = _batch_tile(g, strategy, itemsize, fft_shape, toeplitz_block, budget, device)
-        part = dataclasses.replace(g, batch=tile) if tile < g.batch else g
-        cost = _strategy_cost(part, strategy, dtype, device, fft_shape, toeplitz_block)
-        cost *= g.batch / max(part.batch, 1)
-        if tile < g.batch:
-            cost += out_bytes // itemsize * row["copy"]  # joining the tiles
         rows = None
-        if part.batch == 1:
-            rows = _row_tile(part, strategy, itemsize, row["tile_bytes"])
-        if rows is not None:
-            span = g.dilation[0] * (g.kernel[0] - 1) + 1
-            tiles = g.batch * -(-g.out_spatial[0] // rows)
-            halo = max(span - g.stride[0], 0) * math.prod(g.padded_spatial[1:]) * g.in_channels
-            cost += tiles * (halo * row["copy"] + 6 * row["call"])
-            cost += out_bytes // itemsize * row["copy"]
+        if tile == 1:
+            part = dataclasses.replace(g, batch=1)
+            rows = _row_tile(part, strategy, itemsize, _COSTS[device]["tile_bytes"])
+        cost = tiled_cost(g, strategy, dtype, device, fft_shape, toeplitz_block, tile, rows)
         if unroll_limited and unrolled_ops(g, strategy) > _MAX_UNROLLED_OPS_JAX:
             cost *= 1e3  # admissible only when nothing else fits the budget
         options.append((ws > budget, cost, strategy, fft_shape, (tile, rows), ws))

@@ -91,6 +91,49 @@ def _reference(x, w, c) -> np.ndarray:
 @settings(max_examples=n_examples(EXAMPLES))
 @given(c=geometries())
 def test_every_strategy_matches_the_reference(backend, c):
+    ran = _check_strategies(backend, c, _plan.STRATEGIES)
+    # the per-tap matmul is always admissible, the broadcast one per channel
+    assert ran is None or ("shift" in ran and ("elementwise" in ran) == (c["cg"] == 1)), ran
+
+
+def _winograd_case(spatial, pads, mode="constant", fill=0, batch=2, c_in=3, c_out=2):
+    return {
+        "batch": batch,
+        "groups": 1,
+        "cg": c_in,
+        "cog": c_out,
+        "spatial": spatial,
+        "kernel": (3, 3),
+        "stride": (1, 1),
+        "dilation": (1, 1),
+        "pads": pads,
+        "mode": mode,
+        "fill": fill,
+        "seed": sum(spatial),
+    }
+
+
+@pytest.mark.parametrize(
+    "c",
+    [
+        _winograd_case((8, 8), ((1, 1), (1, 1))),  # even outputs: whole tiles
+        _winograd_case((7, 10), ((1, 1), (1, 1))),  # odd rows: a half tile
+        _winograd_case((9, 5), ((0, 0), (2, 1))),  # valid rows, uneven pads
+        _winograd_case((6, 6), ((1, 2), (-1, 1))),  # a cropped edge
+        _winograd_case((6, 7), ((1, 1), (1, 1)), "reflect", batch=3),
+        _winograd_case((5, 6), ((2, 1), (1, 1)), "constant", fill=1.5, c_in=1, c_out=4),
+    ],
+)
+def test_winograd_matches_the_reference(backend, c):
+    # the hypothesis geometries rarely draw its one admissible shape
+    assert _check_strategies(backend, c, ("winograd",)) == ["winograd"]
+
+
+def _check_strategies(backend, c, strategies) -> list[str] | None:
+    """Run every admissible strategy of ``strategies`` on case ``c``; return those run.
+
+    None when the case has no output to compare.
+    """
     rng = np.random.default_rng(c["seed"])
     cin, cout = c["groups"] * c["cg"], c["groups"] * c["cog"]
     x64 = rng.standard_normal((c["batch"], cin) + c["spatial"])
@@ -107,7 +150,7 @@ def test_every_strategy_matches_the_reference(backend, c):
         c["pads"],
     )
     if min(g.out_spatial) < 1:
-        return
+        return None
     expected = _reference(x64, w64, c)
     dtype = backend.dtype("float64") if backend.has_float64 else backend.dtype("float32")
     x, w = backend.asarray(x64), backend.asarray(w64)
@@ -116,7 +159,7 @@ def test_every_strategy_matches_the_reference(backend, c):
     xp = namespace_of("test", x=x, w=w)
     info = dtype_info(xp, x.dtype, (x.dtype,))
     ran = []
-    for strategy in _plan.STRATEGIES:
+    for strategy in strategies:
         try:
             plan = _core.make_plan("test", xp, x, g, "auto", info, 2**40, only=strategy)
         except LookupError:
@@ -147,8 +190,7 @@ def test_every_strategy_matches_the_reference(backend, c):
                 assert_close(backend, y, expected, dtype=dtype, bound=bound)
             except AssertionError as exc:
                 raise AssertionError(f"strategy {strategy!r}, plan {plan}: {exc}") from exc
-    # the per-tap matmul is always admissible, the broadcast one per channel
-    assert "shift" in ran and ("elementwise" in ran) == (c["cg"] == 1), ran
+    return ran
 
 
 def test_only_rejects_an_inadmissible_strategy():

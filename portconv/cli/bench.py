@@ -573,6 +573,7 @@ def time_interleaved(
     max_runs: int,
     target_s: float,
     first: dict[str, float] | None = None,
+    pause_s: float | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Time zero-argument callables interleaved, after one warm-up call each.
 
@@ -587,6 +588,9 @@ def time_interleaved(
         Time budget of the repetitions.
     first : dict of str to float, optional
         Seconds of warm-up calls already made; then none are made here.
+    pause_s : float, optional
+        Sleep before each call, ``_PAUSE_S`` by default; calls of one
+        library share its thread pools and may pause less.
 
     Returns
     -------
@@ -602,16 +606,17 @@ def time_interleaved(
     previous library's spinning thread pools go idle.
     """
     names = list(runs)
+    pause_s = _PAUSE_S if pause_s is None else pause_s
     if first is None:
         first = {name: _call(runs[name])[0] for name in names}
-    per_round = sum(first[name] for name in names) + _PAUSE_S * len(names)
+    per_round = sum(first[name] for name in names) + pause_s * len(names)
     reps = max(min_runs, min(max_runs, int(target_s / max(per_round, 1e-9))))
     times: dict[str, list[float]] = {name: [] for name in names}
     gc.collect()  # once: a full collection with torch loaded takes ~0.1 s
     for rep in range(reps):
         shift = rep % max(len(names), 1)
         for name in names[shift:] + names[:shift]:
-            time.sleep(_PAUSE_S)
+            time.sleep(pause_s)
             times[name].append(_call(runs[name])[0])
     return times, first
 
