@@ -458,7 +458,8 @@ def _strategy_time(g: Geometry, strategy: str, dtype: DtypeInfo, c: dict, fft_sh
         tiles = g.batch * math.prod(-(-o // 2) for o in g.out_spatial)
         gemm = 16 * _gemm_time(c, g.out_channels, g.in_channels, tiles, scale)
         adds = 6 * 16 * tiles * (g.in_channels + g.out_channels) * c["elem"] * scale
-        return gemm + adds + 40 * c["call"]
+        kernel = 6 * 16 * g.out_channels * g.in_channels * c["elem"] * scale
+        return gemm + adds + kernel + 40 * c["call"]
     raise AssertionError(strategy)
 
 

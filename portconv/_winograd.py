@@ -15,13 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._compat import device_of, reshape
+from ._compat import reshape
 from ._plan import Geometry
 
 __all__ = ["run_winograd", "winograd_tiles"]
-
-# kernel transform G (4x3): U = G g G^T
-_G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
 
 
 def winograd_tiles(g: Geometry) -> tuple[int, ...]:
@@ -39,6 +36,19 @@ def _input_transform(xp: Any, x: Any, axis: int, tiles: int, at: int) -> Any:
     return xp.stack([d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]], axis=at)
 
 
+def _kernel_transform(xp: Any, w: Any, axis: int, at: int) -> Any:
+    """``G g`` along ``axis`` (length 3), ``G = [[1,0,0], [.5,.5,.5], [.5,-.5,.5], [0,0,1]]``."""
+
+    def tap(k: int) -> Any:
+        sl = [slice(None)] * w.ndim
+        sl[axis] = k
+        return w[tuple(sl)]
+
+    g0, g1, g2 = tap(0), tap(1), tap(2)
+    half = (g0 + g2) * 0.5
+    return xp.stack([g0, half + g1 * 0.5, half - g1 * 0.5, g2], axis=at)
+
+
 def run_winograd(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
     """Correlate padded ``x`` ``(N, C, 2*th + 2, 2*tw + 2)`` with ``w`` ``(O, C, 3, 3)``."""
     n, c, o = x.shape[0], g.in_channels, g.out_channels
@@ -46,9 +56,8 @@ def run_winograd(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
     v = _input_transform(xp, x, 2, th, 0)  # (4, N, C, th, Wp)
     v = _input_transform(xp, v, 4, tw, 1)  # (4, 4, N, C, th, tw)
     v = reshape(xp, xp.permute_dims(v, (0, 1, 3, 2, 4, 5)), (16, c, n * th * tw))
-    gm = xp.asarray(_G, dtype=w.dtype, device=device_of(w))
-    u = xp.matmul(xp.matmul(gm, w), xp.matrix_transpose(gm))  # (O, C, 4, 4)
-    u = reshape(xp, xp.permute_dims(u, (2, 3, 0, 1)), (16, o, c))
+    u = _kernel_transform(xp, w, 2, 0)  # (4, O, C, 3)
+    u = reshape(xp, _kernel_transform(xp, u, 3, 1), (16, o, c))  # G g G^T per (O, C)
     m = reshape(xp, xp.matmul(u, v), (4, 4, o, n, th, tw))
     # output transform A^T m A with A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
     rows = (m[0, ...] + m[1, ...] + m[2, ...], m[1, ...] - m[2, ...] - m[3, ...])
