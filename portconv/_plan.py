@@ -55,13 +55,18 @@ def default_workspace_bytes(func: str) -> int:
 
 
 @functools.lru_cache(maxsize=4096)
-def fast_len(n: int) -> int:
-    """Smallest 7-smooth integer ``>= n`` (a fast FFT length on every backend)."""
-    if n <= 8:
+def fast_len(n: int, largest_factor: int = 7) -> int:
+    """Smallest 7-smooth (or 5-smooth) integer ``>= n``: a fast FFT length on every backend.
+
+    Overlap-save blocks, free to pick their length, ask for 5-smooth ones:
+    NumPy's transforms of length 8232 (2^3 3 7^3) cost 1.75x those of 8192
+    per element.
+    """
+    if n <= 6:
         return max(n, 1)
     best = 2 ** math.ceil(math.log2(n))
     p7 = 1
-    while p7 < best:
+    while p7 < best and (p7 == 1 or largest_factor >= 7):
         p5 = p7
         while p5 < best:
             p3 = p5
@@ -490,7 +495,7 @@ def _block_length(g: Geometry, dtype: DtypeInfo, device: str) -> int | None:
     full = fast_len(g.padded_spatial[0])
     best = None
     for m in (2, 4, 8, 16, 32, 64, 128):
-        length = fast_len(m * span)
+        length = fast_len(m * span, largest_factor=5)
         if length >= full:
             break
         cost = _strategy_cost(g, "fft_blocks", dtype, device, (length,))

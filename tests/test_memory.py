@@ -313,9 +313,12 @@ def _is_smooth7(n: int) -> bool:
 
 def test_fast_len_is_the_next_7_smooth_number():
     smooth = _smooth7(5000)
+    smooth5 = [v for v in smooth if v % 7]
     for n in range(1, 4097):
         expected = next(v for v in smooth if v >= n)
         assert fast_len(n) == expected, n
+        # the 5-smooth lengths of overlap-save blocks
+        assert fast_len(n, largest_factor=5) == next(v for v in smooth5 if v >= n), n
 
 
 @pytest.mark.parametrize("n", [10**6 + 1, 2**20 + 1, 3 * 7**6 + 1, 999_983, 10**9 + 7])
