@@ -53,9 +53,10 @@ def run_winograd(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
     """Correlate padded ``x`` ``(N, C, 2*th + 2, 2*tw + 2)`` with ``w`` ``(O, C, 3, 3)``."""
     n, c, o = x.shape[0], g.in_channels, g.out_channels
     th, tw = winograd_tiles(g)
-    v = _input_transform(xp, x, 2, th, 0)  # (4, N, C, th, Wp)
-    v = _input_transform(xp, v, 4, tw, 1)  # (4, 4, N, C, th, tw)
-    v = reshape(xp, xp.permute_dims(v, (0, 1, 3, 2, 4, 5)), (16, c, n * th * tw))
+    x = xp.permute_dims(x, (1, 0, 2, 3))  # channel-major: the transforms copy anyway
+    v = _input_transform(xp, x, 2, th, 0)  # (4, C, N, th, Wp)
+    v = _input_transform(xp, v, 4, tw, 1)  # (4, 4, C, N, th, tw)
+    v = reshape(xp, v, (16, c, n * th * tw))
     u = _kernel_transform(xp, w, 2, 0)  # (4, O, C, 3)
     u = reshape(xp, _kernel_transform(xp, u, 3, 1), (16, o, c))  # G g G^T per (O, C)
     m = reshape(xp, xp.matmul(u, v), (4, 4, o, n, th, tw))
