@@ -81,15 +81,19 @@ def _sub_pixel(xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, 
     out = tuple(gy.shape[2:])
     # phase grid: q in [0, Q) per axis covers padded input positions q*s + r
     q_len = tuple(-(-(nx + lo) // s) for nx, (lo, _), s in zip(in_spatial, pads, stride))
-    phases = {}
-    plans = {}
+    # phases with equal sub-kernel shapes share one correlation: their
+    # kernels are stacked along the output channels (one padding, one stack,
+    # one wider matmul instead of one each per phase)
+    by_sub: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
     for r in itertools.product(*(range(s) for s in stride)):
         sub = tuple(len(range(ri, k, s)) for ri, k, s in zip(r, kernel, stride))
-        if 0 in sub:
-            continue
+        if 0 not in sub:
+            by_sub.setdefault(sub, []).append(r)
+    plans = {}
+    for sub, rs in by_sub.items():
         ppads = tuple((kr - 1, ql - o) for kr, ql, o in zip(sub, q_len, out))
-        g = Geometry(n, c_out, c_in, groups, out, sub, (1,) * nsp, (1,) * nsp, ppads)
-        plans[r] = make_plan(func, xp, gy, g, method, info, budget)
+        g = Geometry(n, c_out, c_in * len(rs), groups, out, sub, (1,) * nsp, (1,) * nsp, ppads)
+        plans[sub] = make_plan(func, xp, gy, g, method, info, budget)
     # the phases, their interleaved copy and the cropped result live at once
     phase_bytes = n * c_in * math.prod(q_len) * info.itemsize
     need = 3 * phase_bytes * math.prod(stride) // 2 + max(p.workspace_bytes for p in plans.values())
@@ -99,16 +103,26 @@ def _sub_pixel(xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, 
             f"but the budget is {budget:,} bytes; raise it with workspace_bytes= "
             f"or $PORTCONV_WORKSPACE_BYTES"
         )
+    phases = {}
+    cig = c_in // groups
+    for sub, rs in by_sub.items():
+        parts = []
+        for r in rs:
+            sl = tuple(slice(ri, None, s) for ri, s in zip(r, stride))
+            wr = _swap_channels(xp, w[(slice(None), slice(None)) + sl], groups)
+            parts.append(reshape(xp, wr, (groups, cig) + tuple(wr.shape[1:])))
+        wcat = xp.stack(parts, axis=1) if len(parts) > 1 else xp.expand_dims(parts[0], axis=1)
+        wcat = reshape(xp, wcat, (groups * len(rs) * cig,) + tuple(wcat.shape[3:]))
+        y = correlate_nd(xp, gy, wcat, plans[sub])  # (N, G * P * Cig, *Q)
+        y = reshape(xp, y, (n, groups, len(rs), cig) + q_len)
+        for i, r in enumerate(rs):
+            phases[r] = reshape(xp, y[:, :, i, ...], (n, c_in) + q_len)
     zeros = None
     for r in itertools.product(*(range(s) for s in stride)):
-        if r not in plans:
+        if r not in phases:
             if zeros is None:
                 zeros = xp.zeros((n, c_in) + q_len, dtype=gy.dtype, device=device_of(gy))
             phases[r] = zeros
-            continue
-        sl = tuple(slice(ri, None, s) for ri, s in zip(r, stride))
-        wr = w[(slice(None), slice(None)) + sl]
-        phases[r] = correlate_nd(xp, gy, _swap_channels(xp, wr, groups), plans[r])
     full = _interleave(xp, phases, stride, (n, c_in), q_len)
     keep = tuple(slice(lo, lo + nx) for (lo, _), nx in zip(pads, in_spatial))
     return full[(slice(None), slice(None)) + keep]
