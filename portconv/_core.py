@@ -117,6 +117,8 @@ def correlate_nd(
     ``x`` and ``w`` must already have the compute dtype.  Integer inputs on
     the FFT strategy are transformed in the widest float and rounded back,
     which the planner only allows when the rounding is provably exact.
+    With ``plan.batch_tile`` below the batch (or a ``plan.row_tile``), each
+    tile is padded and computed on its own and the tiles' outputs joined.
     """
     g = plan.geometry
     x, w = _compat.batch_chunks_only(x), _compat.batch_chunks_only(w)
