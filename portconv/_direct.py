@@ -19,7 +19,7 @@ from typing import Any
 from ._compat import c_contiguous, device_of, reshape
 from ._fft import dilate_kernel
 from ._pad import pad_axes
-from ._plan import Geometry, Plan, grid_offset
+from ._plan import Geometry, Plan, grid_offset, grid_tap_offsets
 
 __all__ = [
     "run_direct",
@@ -430,23 +430,22 @@ def _grid(xp: Any, x: Any, w: Any, g: Geometry, strategy: str) -> Any:
 def _grid_products(xp: Any, xf: Any, weights: Any, g: Geometry, strategy: str, size: int) -> Any:
     """The first ``size`` outputs of the flat grid ``xf``, ``(N, G, Cog, size)``."""
     n, groups, cg = xf.shape[0], g.groups, g.group_in
+    offsets = grid_tap_offsets(g)
     if strategy == "shift":
         acc = None
-        for i, tap in enumerate(_taps(g.kernel)):
-            off = grid_offset(g, tap)
+        for i, off in enumerate(offsets):
             op = reshape(xp, xf[..., off : off + size], (n, groups, cg, size))
             acc = _accumulate(acc, xp.matmul(weights[i, ...], op))
         return acc
     if strategy == "im2col_last":
         k_last, d_last = g.kernel[-1], g.dilation[-1]
-        span = size + grid_offset(g, tuple(k - 1 for k in g.kernel[:-1]) + (0,))
+        heads = offsets[::k_last]  # the taps with last index 0
+        span = size + heads[-1]
         cols = xp.stack([xf[..., j * d_last : j * d_last + span] for j in range(k_last)], axis=2)
         acc = None
-        for i, head in enumerate(_taps(g.kernel[:-1])):
-            off = grid_offset(g, head + (0,))
+        for i, off in enumerate(heads):
             op = reshape(xp, cols[..., off : off + size], (n, groups, cg * k_last, size))
             acc = _accumulate(acc, xp.matmul(weights[i, ...], op))
         return acc
-    offs = [grid_offset(g, tap) for tap in _taps(g.kernel)]
-    cols = xp.stack([xf[..., o : o + size] for o in offs], axis=2)  # (N, C, T, size)
+    cols = xp.stack([xf[..., o : o + size] for o in offsets], axis=2)  # (N, C, T, size)
     return xp.matmul(weights, reshape(xp, cols, (n, groups, cg * g.taps, size)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 import os
 
@@ -137,11 +138,11 @@ class Geometry:
     def ndim(self) -> int:
         return len(self.kernel)
 
-    @property
+    @functools.cached_property  # hot: planning and every tap offset read it
     def padded_spatial(self) -> tuple[int, ...]:
         return tuple(n + lo + hi for n, (lo, hi) in zip(self.in_spatial, self.pads))
 
-    @property
+    @functools.cached_property
     def out_spatial(self) -> tuple[int, ...]:
         return tuple(
             conv_out_size(n, k, s, d, lo, hi)
@@ -548,6 +549,13 @@ def grid_offset(g: Geometry, tap: tuple[int, ...]) -> int:
     """Flat offset of kernel ``tap`` on the padded grid (every stride 1)."""
     sp = g.padded_spatial
     return sum(t * d * math.prod(sp[i + 1 :]) for i, (t, d) in enumerate(zip(tap, g.dilation)))
+
+
+@functools.lru_cache(maxsize=1024)
+def grid_tap_offsets(g: Geometry) -> tuple[int, ...]:
+    """:func:`grid_offset` of every tap, the last kernel axis fastest (one lookup per call)."""
+    taps = itertools.product(*(range(k) for k in g.kernel))
+    return tuple(grid_offset(g, tap) for tap in taps)
 
 
 def row_tile_geometry(g: Geometry, rows: int) -> Geometry:
