@@ -29,8 +29,9 @@ from ._plan import (
     default_workspace_bytes,
     plan_correlation,
     row_tile_geometry,
+    winograd_tiles,
 )
-from ._winograd import run_winograd, winograd_tiles
+from ._winograd import run_winograd
 
 __all__ = ["correlate_nd", "make_plan", "resolve_budget", "warn_fft_nonfinite"]
 
@@ -45,8 +46,9 @@ def warn_fft_nonfinite(func: str, xp: Any, plan: Plan, method: str, **arrays: An
     """
     if method != "auto" or not plan.strategy.startswith(("fft", "winograd")):
         return
-    where = "the whole output" if plan.strategy.startswith("fft") else "2x2 output tiles"
-    name_of = "the FFT" if plan.strategy.startswith("fft") else "the Winograd algorithm"
+    fft = plan.strategy.startswith("fft")
+    where = "the whole output" if fft else "2x2 output tiles"
+    name_of = "the FFT" if fft else "the Winograd algorithm"
     for name, a in arrays.items():
         if not _compat.values_are_cheap(a) or xp.isdtype(a.dtype, "integral"):
             continue

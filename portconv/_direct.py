@@ -44,6 +44,14 @@ def _taps(kernel: tuple[int, ...]):
     return itertools.product(*(range(k) for k in kernel))
 
 
+def _zero_extend(xp: Any, x: Any, length: int) -> Any:
+    """``x`` with zeros appended to its last axis up to ``length`` (as is when long enough)."""
+    if x.shape[-1] >= length:
+        return x
+    zeros = xp.zeros(x.shape[:-1] + (length - x.shape[-1],), dtype=x.dtype, device=device_of(x))
+    return xp.concat([x, zeros], axis=-1)
+
+
 def _tap_views(xp: Any, x: Any, g: Geometry):
     """A function from a kernel tap to the slice of ``x`` it multiplies, ``(N, C, *O)``.
 
@@ -57,9 +65,7 @@ def _tap_views(xp: Any, x: Any, g: Geometry):
         return lambda tap: x[(slice(None), slice(None)) + _tap_slices(g, tap)]
     o, d = g.out_spatial[-1], g.dilation[-1]
     wq = -(-x.shape[-1] // s)
-    if wq * s > x.shape[-1]:  # columns past the end are never read
-        zeros = xp.zeros(x.shape[:-1] + (wq * s - x.shape[-1],), dtype=x.dtype, device=device_of(x))
-        x = xp.concat([x, zeros], axis=-1)
+    x = _zero_extend(xp, x, wq * s)  # columns past the end are never read
     nd = x.ndim
     phases = reshape(xp, x, x.shape[:-1] + (wq, s))
     phases = c_contiguous(xp, xp.permute_dims(phases, tuple(range(nd - 1)) + (nd, nd - 1)))
@@ -239,10 +245,7 @@ def _frames(xp: Any, x: Any, block: int, width: int, nb: int) -> Any:
     if nb == 1 and x.shape[-1] >= width:  # one frame per line: a view
         return reshape(xp, x[..., :width], lead + (1, width))
     q = -(-width // block)
-    need = (nb + q - 1) * block
-    if x.shape[-1] < need:
-        pad = xp.zeros(lead + (need - x.shape[-1],), dtype=x.dtype, device=device_of(x))
-        x = xp.concat([x, pad], axis=-1)
+    x = _zero_extend(xp, x, (nb + q - 1) * block)
     pieces = [
         reshape(xp, x[..., j * block : (j + nb) * block], lead + (nb, block)) for j in range(q)
     ]
@@ -320,7 +323,7 @@ def _toeplitz_lines(
         frames = reshape(xp, frames, (groups, lines * nb, width))
     line = frames.shape[-1]
     # a head tap's grid offset, counted in lines instead of elements
-    offsets = [grid_offset(g, head + (0,)) // g.padded_spatial[-1] for head in _taps(g.kernel[:-1])]
+    offsets = [off // g.padded_spatial[-1] for off in grid_tap_offsets(g)[:: g.kernel[-1]]]
     rows = lines - max(offsets)
     # every head tap's band in one build: (G, taps, width, block)
     bands = _toeplitz(xp, reshape(xp, w_last, (groups, len(offsets), span)), block, width)
@@ -379,11 +382,7 @@ def _flat_grid(xp: Any, x: Any, g: Geometry, max_off: int) -> tuple[Any, int]:
     n, c = x.shape[0], x.shape[1]
     length = math.prod(x.shape[2:])  # may hold grid_extra_rows beyond the padding
     p = g.out_spatial[0] * math.prod(g.padded_spatial[1:])
-    xf = reshape(xp, x, (n, c, length))
-    need = p + max_off
-    if need > length:
-        pad = xp.zeros((n, c, need - length), dtype=x.dtype, device=device_of(x))
-        xf = xp.concat([xf, pad], axis=-1)
+    xf = _zero_extend(xp, reshape(xp, x, (n, c, length)), p + max_off)
     return xf, p
 
 
@@ -417,35 +416,25 @@ def _grid(xp: Any, x: Any, w: Any, g: Geometry, strategy: str) -> Any:
     # The stride-1 forms of shift / im2col_last / im2col on the flat padded grid.
     n, groups, cg = x.shape[0], g.groups, g.group_in
     xf, p = _flat_grid(xp, x, g, grid_offset(g, tuple(k - 1 for k in g.kernel)))
-    if strategy == "shift":
-        weights = _taps_leading(xp, w, g, 0)  # (T, G, Cog, Cg)
-    elif strategy == "im2col_last":
-        weights = _taps_leading(xp, w, g, 1)  # (T_head, G, Cog, Cg * k_last)
-    else:
-        weights = reshape(xp, w, (groups, g.group_out, cg * g.taps))
-    acc = _grid_products(xp, xf, weights, g, strategy, p)
-    return _from_grid(xp, reshape(xp, acc, (n, g.out_channels, p)), g)
-
-
-def _grid_products(xp: Any, xf: Any, weights: Any, g: Geometry, strategy: str, size: int) -> Any:
-    """The first ``size`` outputs of the flat grid ``xf``, ``(N, G, Cog, size)``."""
-    n, groups, cg = xf.shape[0], g.groups, g.group_in
     offsets = grid_tap_offsets(g)
     if strategy == "shift":
+        w_taps = _taps_leading(xp, w, g, 0)  # (T, G, Cog, Cg)
         acc = None
         for i, off in enumerate(offsets):
-            op = reshape(xp, xf[..., off : off + size], (n, groups, cg, size))
-            acc = _accumulate(acc, xp.matmul(weights[i, ...], op))
-        return acc
-    if strategy == "im2col_last":
+            op = reshape(xp, xf[..., off : off + p], (n, groups, cg, p))
+            acc = _accumulate(acc, xp.matmul(w_taps[i, ...], op))
+    elif strategy == "im2col_last":
         k_last, d_last = g.kernel[-1], g.dilation[-1]
         heads = offsets[::k_last]  # the taps with last index 0
-        span = size + heads[-1]
+        span = p + heads[-1]
         cols = xp.stack([xf[..., j * d_last : j * d_last + span] for j in range(k_last)], axis=2)
+        w_heads = _taps_leading(xp, w, g, 1)  # (T_head, G, Cog, Cg * k_last)
         acc = None
         for i, off in enumerate(heads):
-            op = reshape(xp, cols[..., off : off + size], (n, groups, cg * k_last, size))
-            acc = _accumulate(acc, xp.matmul(weights[i, ...], op))
-        return acc
-    cols = xp.stack([xf[..., o : o + size] for o in offsets], axis=2)  # (N, C, T, size)
-    return xp.matmul(weights, reshape(xp, cols, (n, groups, cg * g.taps, size)))
+            op = reshape(xp, cols[..., off : off + p], (n, groups, cg * k_last, p))
+            acc = _accumulate(acc, xp.matmul(w_heads[i, ...], op))
+    else:  # im2col: every tap stacked, one matmul
+        w2 = reshape(xp, w, (groups, g.group_out, cg * g.taps))
+        cols = xp.stack([xf[..., o : o + p] for o in offsets], axis=2)  # (N, C, T, P)
+        acc = xp.matmul(w2, reshape(xp, cols, (n, groups, cg * g.taps, p)))
+    return _from_grid(xp, reshape(xp, acc, (n, g.out_channels, p)), g)

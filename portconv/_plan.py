@@ -461,7 +461,7 @@ def _strategy_time(g: Geometry, strategy: str, dtype: DtypeInfo, c: dict, fft_sh
         # 16 products (one per transformed tile position) over 4x4 tiles of
         # stride 2, framed by additions: about 6 passes over 4x the input
         # (B^T d B) and over 4x the output (A^T m A)
-        tiles = g.batch * math.prod(-(-o // 2) for o in g.out_spatial)
+        tiles = g.batch * math.prod(winograd_tiles(g))
         gemm = 16 * _gemm_time(c, g.out_channels, g.in_channels, tiles, scale)
         adds = 6 * 16 * tiles * (g.in_channels + g.out_channels) * c["elem"] * scale
         kernel = 6 * 16 * g.out_channels * g.in_channels * c["elem"] * scale
@@ -530,7 +530,7 @@ def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, block=None)
         frames = x_padded * (block + span - 1) // block
         return x_padded + frames + 3 * out
     if strategy == "winograd":
-        tiles = g.batch * math.prod(-(-o // 2) for o in g.out_spatial)
+        tiles = g.batch * math.prod(winograd_tiles(g))
         # the transformed input (16 per tile) and the products, with a copy each
         return x_padded + 2 * 16 * tiles * (g.in_channels + g.out_channels) * itemsize + 2 * out
     if strategy == "fft":
@@ -632,6 +632,11 @@ def _batch_tile(
     if whole > budget or (tile < g.batch and tiled(tile) > budget):
         tile = min(tile, _largest(g.batch, lambda t: tiled(t) <= budget))
     return tile, (whole if tile >= g.batch else tiled(tile))
+
+
+def winograd_tiles(g: Geometry) -> tuple[int, ...]:
+    """Winograd's 2x2 output tiles along each spatial axis."""
+    return tuple(-(-o // 2) for o in g.out_spatial)
 
 
 def winograd_applies(g: Geometry, dtype: DtypeInfo) -> bool:

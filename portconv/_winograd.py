@@ -16,14 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from ._compat import reshape
-from ._plan import Geometry
+from ._plan import Geometry, winograd_tiles
 
-__all__ = ["run_winograd", "winograd_tiles"]
-
-
-def winograd_tiles(g: Geometry) -> tuple[int, ...]:
-    """2x2 output tiles along each spatial axis."""
-    return tuple(-(-o // 2) for o in g.out_spatial)
+__all__ = ["run_winograd"]
 
 
 def _input_transform(xp: Any, x: Any, axis: int, tiles: int, at: int) -> Any:
