@@ -40,6 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import portconv
+from portconv.cli.bench import FULL, cases, time_interleaved
 
 #: (M, K, N) of ``(C_out x K) @ (K x positions)`` per sample: the dense-56 layer's
 #: im2col_last product, its full im2col, the dense-28 one and the stem's.
@@ -49,22 +50,14 @@ GEMMS = {
     "dense-28 im2col_last (per sample)": (128, 384, 840),
     "stem im2col (per sample)": (64, 147, 12544),
 }
-LAYERS = {  # name: x shape, w shape, stride, padding
-    "dense-56": ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1),
-    "dense-28": ((8, 128, 28, 28), (128, 128, 3, 3), 1, 1),
-    "stem": ((8, 3, 224, 224), (64, 3, 7, 7), 2, 3),
-}
+#: The suite's layers whose products GEMMS lists (shapes, stride and padding from run.py's cases).
+LAYERS = {c.name: c for c in cases(FULL) if c.name in ("dense-56", "dense-28", "stem-7x7s2")}
 
 
-def _median_ms(fn: Callable[[], Any], runs: int, pause: float = 0.02) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        time.sleep(pause)  # let BLAS worker threads settle (see benchmarks/README)
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+def _median_ms(fn: Callable[[], Any], runs: int) -> float:
+    """Median of ``runs`` calls after a warm-up, with the suite's timer."""
+    times, _ = time_interleaved({"f": fn}, runs, runs, 0.0, pause_s=0.02)
+    return statistics.median(times["f"]) * 1e3
 
 
 def probe_matmul(runs: int) -> list[tuple[str, str, str]]:
@@ -79,21 +72,20 @@ def probe_matmul(runs: int) -> list[tuple[str, str, str]]:
         import torch
     except ImportError:
         return rows
-    for name, (xs, ws, stride, pad) in LAYERS.items():
-        x = torch.from_numpy(rng.standard_normal(xs, dtype=np.float32))
-        w = torch.from_numpy(rng.standard_normal(ws, dtype=np.float32))
+    for name, case in LAYERS.items():
+        x, w = (torch.from_numpy(rng.standard_normal(s, dtype=np.float32)) for s in case.shapes)
         best = float("inf")
         for fmt in (torch.contiguous_format, torch.channels_last):
             xf, wf = x.contiguous(memory_format=fmt), w.contiguous(memory_format=fmt)
 
-            def conv(xf=xf, wf=wf, stride=stride, pad=pad):
+            def conv(xf=xf, wf=wf, case=case):
                 with torch.no_grad():
-                    return torch.nn.functional.conv2d(xf, wf, stride=stride, padding=pad)
+                    return torch.nn.functional.conv2d(
+                        xf, wf, stride=case.stride, padding=case.padding
+                    )
 
             best = min(best, _median_ms(conv, runs))
-        out = (xs[2] + 2 * pad - ws[2]) // stride + 1
-        macs = xs[0] * ws[0] * ws[1] * ws[2] * ws[3] * out * out
-        rows.append((f"torch conv2d {name} (best layout)", f"{best:.2f} ms", _gf(macs, best)))
+        rows.append((f"torch conv2d {name} (best layout)", f"{best:.2f} ms", _gf(case.macs, best)))
     return rows
 
 
@@ -103,15 +95,14 @@ def _gf(macs: int, ms: float) -> str:
 
 def probe_faults(runs: int) -> list[tuple[str, str, str]]:
     rng = np.random.default_rng(0)
-    xs, ws, stride, pad = LAYERS["dense-56"]
-    x = rng.standard_normal(xs, dtype=np.float32)
-    w = rng.standard_normal(ws, dtype=np.float32)
+    case = LAYERS["dense-56"]
+    x, w = (rng.standard_normal(s, dtype=np.float32) for s in case.shapes)
     rows = []
     for label, keep in (("output dropped", False), ("output kept until the next call", True)):
         held: list[Any] = [None]
 
         def call(keep: bool = keep, held: list[Any] = held) -> None:
-            y = portconv.conv(x, w, stride=stride, padding=pad)
+            y = portconv.conv(x, w, stride=case.stride, padding=case.padding)
             held[0] = y if keep else None
 
         for _ in range(3):
