@@ -2,7 +2,8 @@
 
 Usage::
 
-    python benchmarks/fit_cost_model.py --train T.json... [--eval E.json...] [--table cpu|cpu-xla] [--write]
+    python benchmarks/fit_cost_model.py --train T.json... [--eval E.json...] [--table cpu|cpu-xla]
+        [--matmul-probe M.json] [--write]
 
 ``T.json`` / ``E.json`` are outputs of ``benchmarks/sweep.py`` (``--set train``
 and the default evaluation set): every admissible strategy's measured median
@@ -18,7 +19,15 @@ space; the row's library facts (``fuses_taps``, ...) stay fixed.  It minimises
   strategy the model ranks first, softly weighted),
 
 with a weak pull towards the current constants so that terms the data cannot
-see stay where they were.  It prints the constants to paste into
+see stay where they were.
+
+A strategy's factor scales its own work only: its matmuls cost what any
+matmul of that shape costs, one rate for all strategies.  How that rate falls
+with a short contraction or a thin output (``gemm_k``, ``gemm_n``) is hard to
+see through whole convolutions, so ``--matmul-probe`` measures it directly:
+NumPy's ``matmul`` alone over a grid of shapes (written to ``M.json``, or read
+back from it when it exists), fitted for those two constants, which the
+sweep fit then holds.  It prints the constants to paste into
 ``_plan.py`` (``--write`` edits the file in place) and, for both sets, how many
 shapes the fitted model would pick within 10% of the fastest strategy
 *predicted from the stored measurements*; rerun ``sweep.py`` afterwards for the
@@ -28,9 +37,12 @@ measured answer (block sizes and FFT lengths may move with the constants).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
+import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +107,66 @@ def _problems(paths: list[str]) -> list[dict[str, Any]]:
 
 FIXED: dict[str, float] = {}  # the row's entries that are facts, not fitted
 
+#: The matmul probe's grid: output channels, contraction length, positions.
+PROBE_M = (1, 4, 16, 32, 64, 128, 256)
+PROBE_K = (3, 9, 16, 32, 48, 64, 144, 192, 384, 576, 1152)
+PROBE_N = (196, 784, 3136, 12544, 65536)
+MATMUL_SHAPE = ("gemm_k", "gemm_n")
 
-def _table(theta: np.ndarray) -> dict[str, float]:
-    return {**FIXED, **dict(zip(BASE + FACTORS, np.exp(theta).tolist()))}
+
+def probe_matmul(runs: int = 7) -> list[dict[str, float]]:
+    """Seconds of one NumPy ``(m x k) @ (k x n)`` over the probe grid (float32).
+
+    The right operand is a strided view with rows longer than ``n``, like the
+    tap slices of the flat-grid strategies; small products are batched so each
+    timing covers about 20 M elements, and the time is per product.
+    """
+    rng = np.random.default_rng(0)
+    records = []
+    for m, k, n in itertools.product(PROBE_M, PROBE_K, PROBE_N):
+        if m * k * n > 3e8 or k * n > 2e7 or (m == 1 and k > 200):
+            continue
+        batch = max(1, min(16, int(2e7 // (m * k * n + k * n))))
+        w = rng.standard_normal((m, k), dtype=np.float32)
+        op = rng.standard_normal((batch, k, n + 37), dtype=np.float32)[..., 5 : 5 + n]
+        np.matmul(w, op)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            np.matmul(w, op)
+            times.append(time.perf_counter() - start)
+        records.append({"m": m, "k": k, "n": n, "s": statistics.median(times) / batch})
+    return records
+
+
+def fit_matmul_shape(records: list[dict[str, float]], row: dict[str, float]) -> dict[str, float]:
+    """``gemm_k`` and ``gemm_n`` that best fit the probe (log error; rate and ``read`` free).
+
+    Only the shape of the efficiency curve is kept: products timed alone run
+    on hot operands, faster than inside a convolution, and the sweep fit sets
+    the rate itself.
+    """
+    keys = ("gemm", "read") + MATMUL_SHAPE
+
+    def errors(theta: np.ndarray) -> np.ndarray:
+        table = {**row, **dict(zip(keys, np.exp(theta)))}
+        return np.array(
+            [
+                math.log(_plan._gemm_time(table, r["n"], r["k"], r["m"], 1.0) / r["s"])
+                for r in records
+            ]
+        )
+
+    solution = optimize.least_squares(errors, np.log([row[k] for k in keys]))
+    fitted = dict(zip(keys, np.exp(solution.x).tolist()))
+    rms = float(np.sqrt(np.mean(errors(solution.x) ** 2)))
+    print(f"matmul probe: {len(records)} shapes, rms log error {rms:.2f}; ", end="")
+    print(", ".join(f"{k} {fitted[k]:.3g}" for k in MATMUL_SHAPE))
+    return {k: fitted[k] for k in MATMUL_SHAPE}
+
+
+def _table(theta: np.ndarray, free: tuple[str, ...]) -> dict[str, float]:
+    return {**FIXED, **dict(zip(free, np.exp(theta).tolist()))}
 
 
 def _model(p: dict[str, Any], table: dict[str, float]) -> np.ndarray:
@@ -110,8 +179,14 @@ def _model(p: dict[str, Any], table: dict[str, float]) -> np.ndarray:
     )
 
 
-def _loss(theta: np.ndarray, problems: list[dict[str, Any]], theta0: np.ndarray) -> float:
-    table = _table(theta)
+def _loss(
+    theta: np.ndarray,
+    problems: list[dict[str, Any]],
+    theta0: np.ndarray,
+    free: tuple[str, ...],
+    prior: np.ndarray,
+) -> float:
+    table = _table(theta, free)
     sq, regret = 0.0, 0.0
     count = 0
     for p in problems:
@@ -124,8 +199,8 @@ def _loss(theta: np.ndarray, problems: list[dict[str, Any]], theta0: np.ndarray)
         weights = np.exp(z - z.max())
         weights /= weights.sum()
         regret += float(np.sum(weights * (measured / measured.min() - 1.0)))
-    prior = float(np.sum(PRIOR * (theta - theta0) ** 2))
-    return sq / count + REGRET_WEIGHT * regret / len(problems) + prior
+    pull = float(np.sum(prior * (theta - theta0) ** 2))
+    return sq / count + REGRET_WEIGHT * regret / len(problems) + pull
 
 
 def _within(problems: list[dict[str, Any]], table: dict[str, float]) -> tuple[int, list[str]]:
@@ -166,18 +241,46 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--table", default="cpu", choices=("cpu", "cpu-xla"), help="the cost row to fit"
     )
+    ap.add_argument(
+        "--matmul-probe",
+        metavar="M.json",
+        help="hold gemm_k and gemm_n at a fit to NumPy's matmul alone (run and saved if absent)",
+    )
     args = ap.parse_args(argv)
     train = _problems(args.train)
     row = _plan._COSTS[args.table]
+    FIXED.clear()
     FIXED.update({k: v for k, v in row.items() if k not in BASE + FACTORS})
     current = {**FIXED, **{k: row.get(k, START.get(k, 1.0)) for k in BASE + FACTORS}}
-    theta0 = np.log(np.array([current[k] for k in BASE + FACTORS]))
-    result = optimize.minimize(
-        _loss, theta0, args=(train, theta0), method="Powell", options={"maxiter": 20000}
+    held: dict[str, float] = {}
+    if args.matmul_probe:
+        path = Path(args.matmul_probe)
+        if not path.exists():
+            path.write_text(json.dumps(probe_matmul()))
+            print(f"wrote the matmul probe to {path}")
+        held = fit_matmul_shape(json.loads(path.read_text()), row)
+    # a row's factors on strategies' matmuls (g_<strategy>) are fitted too
+    free = tuple(k for k in BASE + FACTORS if k not in held)
+    free += tuple(k for k in row if k.startswith("g_"))
+    FIXED.update(held)
+    for k in free:
+        FIXED.pop(k, None)
+    current.update({k: row[k] for k in free if k in row})
+    prior = np.array(
+        [
+            PRIOR_WEIGHT if k not in BASE + FACTORS else PRIOR[(BASE + FACTORS).index(k)]
+            for k in free
+        ]
     )
-    result = optimize.minimize(_loss, result.x, args=(train, theta0), method="L-BFGS-B")
-    table = _table(result.x)
-    print(f"loss {_loss(theta0, train, theta0):.4f} -> {result.fun:.4f} ({result.message})")
+    theta0 = np.log(np.array([current[k] for k in free]))
+
+    def loss(theta: np.ndarray) -> float:
+        return _loss(theta, train, theta0, free, prior)
+
+    result = optimize.minimize(loss, theta0, method="Powell", options={"maxiter": 20000})
+    result = optimize.minimize(loss, result.x, method="L-BFGS-B")
+    table = _table(result.x, free)
+    print(f"loss {loss(theta0):.4f} -> {result.fun:.4f} ({result.message})")
     sets = [("train", train)] + ([("eval", _problems(args.eval))] if args.eval else [])
     for name, problems in sets:
         before, _ = _within(problems, current)

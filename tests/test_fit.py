@@ -54,3 +54,26 @@ def test_fit_recovers_a_table_that_ranks_like_the_truth(tmp_path, capsys):
     after = int(line.split("->")[1].split("/")[0])
     assert after == len(shapes), out
     assert start < len(shapes)  # the truth ranks differently from the starting table
+
+
+def test_matmul_probe_fit_recovers_the_efficiency_curve():
+    truth = dict(_plan._COSTS["cpu"], gemm_k=9.0, gemm_n=5.0)
+    records = [
+        {"m": m, "k": k, "n": n, "s": _plan._gemm_time(truth, n, k, m, 1.0)}
+        for m in fit.PROBE_M
+        for k in fit.PROBE_K
+        for n in fit.PROBE_N
+    ]
+    start = dict(truth, gemm_k=40.0, gemm_n=1.0)
+    fitted = fit.fit_matmul_shape(records, start)
+    assert abs(fitted["gemm_k"] - 9.0) < 0.1 and abs(fitted["gemm_n"] - 5.0) < 0.1, fitted
+
+
+def test_a_strategy_factor_scales_its_own_work_not_its_matmuls():
+    g = sweep._geometry(sweep.TRAIN_SHAPES[-1])
+    table = dict(_plan._COSTS["cpu"], x_im2col=1.0, o_im2col=0.0, base=0.0)
+    own, gemm = _plan._strategy_time(g, "im2col", F32, table, None, None)
+    assert own > 0 and gemm > 0
+    for x in (0.5, 2.0):
+        cost = _plan._strategy_cost(g, "im2col", F32, "cpu", None, costs=dict(table, x_im2col=x))
+        assert abs(cost - (x * own + gemm)) <= 1e-12 * cost

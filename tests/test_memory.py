@@ -229,12 +229,12 @@ def test_plans_are_cached_pure_functions():
 
 def test_every_cost_row_prices_every_term():
     # a term missing from one row would only fail on that device kind
-    # (fitted per-strategy factors ``x_*``, set-up times ``o_*`` and ``base``
-    # are optional: they default to 1, 0 and 0)
+    # (fitted per-strategy factors ``x_*`` and ``g_*``, set-up times ``o_*``
+    # and ``base`` are optional: they default to 1, 1, 0 and 0)
     rows = _plan._COSTS
 
     def required(row):
-        return {k for k in row if k != "base" and not k.startswith(("x_", "o_"))}
+        return {k for k in row if k != "base" and not k.startswith(("x_", "g_", "o_"))}
 
     for name, row in rows.items():
         assert required(row) == required(rows["cpu"]), name
