@@ -5,7 +5,7 @@ medium) this times every internal strategy portconv has, forced one at a
 time, and checks whether the strategy the cost model chose is within 10% of
 the fastest.  Usage::
 
-    python benchmarks/sweep.py [--backend numpy|torch|jax] [--set eval|train] [--limit N]
+    python benchmarks/sweep.py [--backend numpy|torch|jax] [--set eval|train|unusual] [--limit N]
                                [--json PATH] [--md PATH]
 
 Writes ``benchmarks/results/auto-sweep-<machine>.{json,md}`` by default.
@@ -200,6 +200,38 @@ TRAIN_SHAPES: tuple[Shape, ...] = (
     _nn("conv3d 2x4x16^3->8 5^3", (2, 4, 16, 16, 16), (8, 4, 5, 5, 5), padding=2),
     _nn("conv3d 1x1x40^3->4 3^3", (1, 1, 40, 40, 40), (4, 1, 3, 3, 3), padding=1),
 )
+
+#: Shapes outside both families' usual ranges (``--set unusual``): very long or
+#: large single-channel inputs, one-sided and huge kernels, many groups, big
+#: strides and dilations, 1x1 layers wider than their input.  Neither fitted
+#: on nor used to choose constants: a check that the model generalises.
+UNUSUAL_SHAPES: tuple[Shape, ...] = (
+    _sig("1d 2M*3", (2_000_000,), (3,)),
+    _sig("1d 300*200 full", (300,), (200,), "full"),
+    _sig("1d 50k*4001", (50_000,), (4001,)),
+    _sig("2d 2048x64*3x3", (2048, 64), (3, 3)),
+    _sig("2d 64x2048*1x51", (64, 2048), (1, 51)),
+    _sig("2d 300^2*51x1", (300, 300), (51, 1)),
+    _sig("2d 1000^2*2x2 valid", (1000, 1000), (2, 2), "valid"),
+    _sig("3d 48^3*7^3", (48, 48, 48), (7, 7, 7)),
+    _sig("2d 32^2*32^2 valid", (32, 32), (32, 32), "valid"),
+    _nn("conv 64x3x32^2->32 3x3", (64, 3, 32, 32), (32, 3, 3, 3), padding=1),
+    _nn("conv 1x512x7^2->512 3x3", (1, 512, 7, 7), (512, 512, 3, 3), padding=1),
+    _nn("conv 1x64x112^2->64 1x1", (1, 64, 112, 112), (64, 64, 1, 1)),
+    _nn("conv 2x64x56^2->256 1x1", (2, 64, 56, 56), (256, 64, 1, 1)),
+    _nn("conv 2x16x64^2->16 3x3 s3", (2, 16, 64, 64), (16, 16, 3, 3), stride=3),
+    _nn("conv 2x32x32^2->32 5x5 d4", (2, 32, 32, 32), (32, 32, 5, 5), padding=8, dilation=4),
+    _nn("conv 1x4x256^2->4 15x15", (1, 4, 256, 256), (4, 4, 15, 15), padding=7),
+    _nn("conv 2x64x28^2->64 1x7", (2, 64, 28, 28), (64, 64, 1, 7)),
+    _nn("dw 4x512x14^2 3x3", (4, 512, 14, 14), (512, 1, 3, 3), padding=1, groups=512),
+    _nn("dw 1x32x128^2 7x7", (1, 32, 128, 128), (32, 1, 7, 7), padding=3, groups=32),
+    _nn("grouped 2x128x28^2 g32 3x3", (2, 128, 28, 28), (128, 4, 3, 3), padding=1, groups=32),
+    _nn("conv1d 32x1x4000->8 k80 s4", (32, 1, 4000), (8, 1, 80), stride=4),
+    _nn("conv1d 1x256x100->256 k5", (1, 256, 100), (256, 256, 5), padding=2),
+    _nn("conv3d 2x16x16^3->32 3^3 s2", (2, 16, 16, 16, 16), (32, 16, 3, 3, 3), padding=1, stride=2),
+    _nn("conv 1x3x512^2->8 3x3", (1, 3, 512, 512), (8, 3, 3, 3), padding=1),
+)
+SETS = {"eval": SHAPES, "train": TRAIN_SHAPES, "unusual": UNUSUAL_SHAPES}
 
 
 # --------------------------------------------------------------------------
@@ -507,9 +539,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="only the first N shapes")
     p.add_argument(
         "--set",
-        choices=("eval", "train"),
+        choices=tuple(SETS),
         default="eval",
-        help="the 50 evaluation shapes, or the shapes the cost model is fitted on",
+        help="the 50 evaluation shapes, the shapes the cost model is fitted on, or 24 unusual ones",
     )
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--md", metavar="PATH")
@@ -525,14 +557,14 @@ def main(argv: list[str] | None = None) -> int:
     if env is not None:
         return subprocess.call([sys.executable, __file__, *args_list], env=env)
     suffix = ("" if args.backend == "numpy" else f"-{args.backend}") + (
-        "-train" if args.set == "train" else ""
+        "" if args.set == "eval" else f"-{args.set}"
     )
     stem = Path(__file__).resolve().parent / "results" / f"auto-sweep-{machine_name()}{suffix}"
     json_path = Path(args.json or f"{stem}.json")
     md_path = Path(args.md or f"{stem}.md")
     start, load_start, git_start = time.perf_counter(), loadavg(), describe_machine()["git"]
     rows = []
-    pool = TRAIN_SHAPES if args.set == "train" else SHAPES
+    pool = SETS[args.set]
     shapes = pool[: args.limit] if args.limit else pool
     for i, shape in enumerate(shapes, 1):
         row = _sweep_one(shape, args.backend)

@@ -194,6 +194,7 @@ class Plan:
 # respectively, by ``benchmarks/fit_cost_model.py`` on a training sweep; the
 # GPU row is a rough bandwidth/launch model until a GPU run refits it.
 #   call      fixed cost of one array operation
+#   item      each further product of one batched matmul call (measured)
 #   elem      one multiply-add pass over one output element
 #   copy      copying one element (slices, stacks, padding, frames)
 #   gather    copying one element of a permuted array (weights taps-first)
@@ -204,7 +205,7 @@ class Plan:
 #   fft       per point per log2(points) of one real transform
 #   fft_each  fixed cost of one transform in a batch of them
 #   base      fixed cost of any call (does not change a choice)
-#   x_<s>     factor on strategy s's modelled work; o_<s>: its set-up time
+#   x_<s>     factor on strategy s's own work; g_<s>: on its matmuls; o_<s>: set-up
 # Four entries are facts about the library, not fitted: ``fuses_taps`` (XLA
 # fuses a chain of one-channel tap products into one loop),
 # ``copies_slices`` (XLA materialises a slice that feeds a product),
@@ -226,6 +227,7 @@ _COSTS = {
         "gemm_k": 22.8,
         "gemm_n": 1.78,
         "call": 1.51e-06,
+        "item": 8e-08,
         "elem": 6.4e-10,
         "copy": 8.04e-10,
         "gather": 2.32e-09,
@@ -263,6 +265,7 @@ _COSTS = {
         "fft_contiguous": 0,
         "tile_bytes": 0,
         "call": 6.87e-07,
+        "item": 6.87e-07,
         "elem": 1.17e-10,
         "copy": 9.69e-10,
         "gather": 3.4e-09,
@@ -300,6 +303,7 @@ _COSTS = {
         "fft_contiguous": 0,
         "tile_bytes": 0,
         "call": 12e-6,
+        "item": 12e-6,
         "elem": 0.02e-9,
         "copy": 0.01e-9,
         "gather": 0.02e-9,
@@ -334,11 +338,16 @@ def _gemm_efficiency(c: dict, m: int, k: int, n: int) -> float:
     return 1.0 / ((1.0 + c["gemm_k"] / k) * (1.0 + c["gemm_n"] / min(m, n)))
 
 
-def _gemm_time(c: dict, m: int, k: int, n: int, scale: float) -> float:
-    """``(m x k) @ (k x n)``: compute bound, or memory bound (matrix-vector)."""
+def _gemm_time(c: dict, m: int, k: int, n: int, scale: float, items: int = 1) -> float:
+    """``(m x k) @ (k x n)``: compute bound, or memory bound (matrix-vector).
+
+    ``items``: products in one batched ``matmul`` call; each after the first
+    adds ``item`` (NumPy loops over a stack of 4x4 products at 0.08 us each,
+    far below the cost of a call).
+    """
     compute = m * k * n * c["gemm"] * scale / _gemm_efficiency(c, m, k, n)
     memory = (m * k + k * n + m * n) * c["read"] * scale
-    return max(compute, memory) + c["call"]
+    return items * max(compute, memory) + c["call"] + (items - 1) * c["item"]
 
 
 def _strategy_cost(
@@ -432,7 +441,8 @@ def _strategy_time(
         if strategy != "im2col":  # the weight is permuted taps-first (a gather)
             copy += g.out_channels * cin_g * t * c["gather"] * scale
         per_sample = m // max(g.batch, 1)
-        gemm = passes * g.batch * groups * _gemm_time(c, per_sample, cin_g * width, cout_g, scale)
+        items = g.batch * groups
+        gemm = passes * _gemm_time(c, per_sample, cin_g * width, cout_g, scale, items)
         return copy + (passes - 1) * acc_pass, gemm
     if strategy == "toeplitz":
         span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
@@ -445,7 +455,7 @@ def _strategy_time(
         else:
             frames = x_padded * width / block * c["copy"] * scale
         # skinny (rows x width) @ (width x block) products run well below peak
-        gemm = 1.5 * head * groups * _gemm_time(c, rows, width, block, scale)
+        gemm = 1.5 * head * _gemm_time(c, rows, width, block, scale, groups)
         strided = any(s > 1 for s in g.stride[:-1])
         copies = head * rows * width * c["copy"] * scale if strided else 0.0
         copies += head * groups * (width + 1) * block * c["copy"] * scale  # the bands
@@ -469,7 +479,7 @@ def _strategy_time(
         if cin_g == 1:
             return own + g.batch * g.out_channels * half * c["elem"] * 4, 0.0
         # the per-frequency channel contraction is a batched matmul
-        return own, half * groups * _gemm_time(c, g.batch, cin_g, cout_g, 4)
+        return own, _gemm_time(c, g.batch, cin_g, cout_g, 4, half * groups)
     if strategy == "fft_blocks":
         (length,) = fft_shape
         span = g.dilation[0] * (g.kernel[0] - 1) + 1
@@ -482,7 +492,7 @@ def _strategy_time(
         # stride 2, framed by additions: about 6 passes over 4x the input
         # (B^T d B) and over 4x the output (A^T m A)
         tiles = g.batch * math.prod(winograd_tiles(g))
-        gemm = 16 * _gemm_time(c, g.out_channels, g.in_channels, tiles, scale)
+        gemm = _gemm_time(c, g.out_channels, g.in_channels, tiles, scale, 16)
         adds = 6 * 16 * tiles * (g.in_channels + g.out_channels) * c["elem"] * scale
         kernel = 6 * 16 * g.out_channels * g.in_channels * c["elem"] * scale
         return adds + kernel + 40 * c["call"], gemm

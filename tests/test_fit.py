@@ -77,3 +77,14 @@ def test_a_strategy_factor_scales_its_own_work_not_its_matmuls():
     for x in (0.5, 2.0):
         cost = _plan._strategy_cost(g, "im2col", F32, "cpu", None, costs=dict(table, x_im2col=x))
         assert abs(cost - (x * own + gemm)) <= 1e-12 * cost
+
+
+def test_sweep_sets_share_no_problem_and_every_one_is_planned():
+    seen = {}
+    for name, shapes in sweep.SETS.items():
+        for shape in shapes:
+            key = (shape.x, shape.w, shape.mode, shape.stride, shape.padding, shape.dilation)
+            assert key not in seen, (name, shape.name, seen.get(key))
+            seen[key] = (name, shape.name)
+            g = sweep._geometry(shape)
+            assert _plan.plan_correlation(g, "auto", F32, "cpu", True, False, 2**32, "t").cost > 0
