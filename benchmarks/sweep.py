@@ -5,7 +5,7 @@ medium) this times every internal strategy portconv has, forced one at a
 time, and checks whether the strategy the cost model chose is within 10% of
 the fastest.  Usage::
 
-    python benchmarks/sweep.py [--backend numpy|torch|jax] [--set eval|train|unusual] [--limit N]
+    python benchmarks/sweep.py [--backend numpy|torch|jax] [--set eval|train|unusual] [--rounds R] [--limit N]
                                [--json PATH] [--md PATH]
 
 Writes ``benchmarks/results/auto-sweep-<machine>.{json,md}`` by default.
@@ -366,7 +366,8 @@ def _arrays(shape: Shape, backend: str) -> tuple[Any, Any, Any]:
     return namespace_of("sweep", x=x, w=w), x, w
 
 
-def _sweep_one(shape: Shape, backend: str) -> dict[str, Any]:
+def _prepare(shape: Shape, backend: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The row of ``shape`` without its times, and a run per admissible strategy."""
     xp, x, w = _arrays(shape, backend)
     g = _geometry(shape)
     info = dtype_info(xp, x.dtype, (x.dtype, w.dtype))
@@ -393,23 +394,23 @@ def _sweep_one(shape: Shape, backend: str) -> dict[str, Any]:
             runs[strategy] = _jitted(xp, x, w, plan)
         else:
             runs[strategy] = wrap(lambda plan=plan: correlate_nd(xp, x, w, plan))
-    times = _time(runs)
+    row = {**shape_fields(shape), "kind": shape.kind, "macs": g.macs, "auto": auto.strategy}
+    return {**row, "model": model, "skipped": skipped}, runs
+
+
+def _judged(row: dict[str, Any], times: dict[str, list[float]]) -> dict[str, Any]:
+    """``row`` with its times, medians, fastest strategy and verdict on auto's choice."""
     medians = {s: statistics.median(t) for s, t in times.items()}
     fastest = min(medians, key=medians.__getitem__)
-    chosen = auto.strategy
+    chosen = row["auto"]
     ratio = medians[chosen] / medians[fastest] if chosen in medians else None
     return {
-        **shape_fields(shape),
-        "kind": shape.kind,
-        "macs": g.macs,
-        "auto": chosen,
+        **row,
         "fastest": fastest,
         "auto_over_fastest": ratio,
         "within": ratio is not None and ratio <= TOLERANCE,
         "median_s": medians,
         "times_s": times,
-        "model": model,
-        "skipped": skipped,
     }
 
 
@@ -489,6 +490,7 @@ def _cell(row: dict[str, Any], strategy: str) -> str:
 def _markdown(result: dict[str, Any]) -> str:
     meta, summary, rows = result["meta"], result["summary"], result["rows"]
     strategies = list(dict.fromkeys(s for r in rows for s in r["median_s"]))
+    rounds = meta.get("rounds", 1)
 
     def pct(value: float | None) -> str:
         return "—" if value is None else f"{100 * value:.0f}%"
@@ -505,7 +507,8 @@ def _markdown(result: dict[str, Any]) -> str:
         f"- CPU: {meta['cpu_model']} ({meta['usable_cores']} usable cores); git {meta['git']}; "
         f"OpenBLAS core type {meta['openblas_coretype']}; env removed by re-exec: "
         f"{meta['env_removed_by_reexec'] or 'none'}; thread settings: {_threads(meta)}",
-        f"- Float32, medians of {REPEATS[0]}-{REPEATS[1]} interleaved runs after a warm-up "
+        f"- Float32, medians of {rounds} round(s) of {REPEATS[0]}-{REPEATS[1]} interleaved runs "
+        "after a warm-up, a whole pass over the shapes between rounds "
         f"(a strategy whose first call exceeds {SLOW_S:g} s is timed once); {meta['elapsed_s']:.0f} s in all; load "
         f"average {meta['loadavg_start']} at start, {meta['loadavg_end']} at end",
         "- Cells: measured median ms (the planner's modelled cost in ms); auto's choice in "
@@ -543,6 +546,12 @@ def _parser() -> argparse.ArgumentParser:
         default="eval",
         help="the 50 evaluation shapes, the shapes the cost model is fitted on, or 24 unusual ones",
     )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="time every shape this many times, a whole pass apart (medians over all rounds)",
+    )
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--md", metavar="PATH")
     p.add_argument("--keep-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE")
@@ -563,20 +572,27 @@ def main(argv: list[str] | None = None) -> int:
     json_path = Path(args.json or f"{stem}.json")
     md_path = Path(args.md or f"{stem}.md")
     start, load_start, git_start = time.perf_counter(), loadavg(), describe_machine()["git"]
-    rows = []
     pool = SETS[args.set]
     shapes = pool[: args.limit] if args.limit else pool
-    for i, shape in enumerate(shapes, 1):
-        row = _sweep_one(shape, args.backend)
-        rows.append(row)
-        print(
-            f"{time.perf_counter() - start:6.1f}s [{i}/{len(shapes)}] {shape.name}: auto "
-            f"{row['auto']}, fastest {row['fastest']}, ratio {row['auto_over_fastest']:.2f}",
-            file=sys.stderr,
-            flush=True,
-        )
+    prepared = [_prepare(shape, args.backend) for shape in shapes]
+    times: list[dict[str, list[float]]] = [{} for _ in shapes]
+    rows = []
+    for r in range(1, args.rounds + 1):
+        # rounds run over every shape in turn: a shape's runs are minutes apart
+        for i, (row, runs) in enumerate(prepared):
+            for strategy, t in _time(runs).items():
+                times[i].setdefault(strategy, []).extend(t)
+            if r == args.rounds:
+                rows.append(_judged(row, times[i]))
+                print(
+                    f"{time.perf_counter() - start:6.1f}s [{i + 1}/{len(shapes)}] {row['name']}: "
+                    f"auto {row['auto']}, fastest {rows[-1]['fastest']}, "
+                    f"ratio {rows[-1]['auto_over_fastest']:.2f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     meta = {**describe_machine(), "backend": args.backend, "tolerance": TOLERANCE}
-    meta["set"] = args.set
+    meta["set"], meta["rounds"] = args.set, args.rounds
     meta["elapsed_s"] = round(time.perf_counter() - start, 1)
     meta["loadavg_start"], meta["loadavg_end"] = load_start, loadavg()
     meta["git"], meta["git_end"] = git_start, meta["git"]
