@@ -66,9 +66,8 @@ REGRET_WEIGHT = 1.0
 SOFTMIN_TEMPERATURE = 0.05  # in log-time units
 
 
-PRIOR = np.array(
-    [LOOSE_PRIOR if k == "base" or k.startswith("o_") else PRIOR_WEIGHT for k in BASE + FACTORS]
-)
+def _prior_weight(key: str) -> float:
+    return LOOSE_PRIOR if key == "base" or key.startswith("o_") else PRIOR_WEIGHT
 
 
 def _problems(paths: list[str]) -> list[dict[str, Any]]:
@@ -266,12 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in free:
         FIXED.pop(k, None)
     current.update({k: row[k] for k in free if k in row})
-    prior = np.array(
-        [
-            PRIOR_WEIGHT if k not in BASE + FACTORS else PRIOR[(BASE + FACTORS).index(k)]
-            for k in free
-        ]
-    )
+    prior = np.array([_prior_weight(k) for k in free])
     theta0 = np.log(np.array([current[k] for k in free]))
 
     def loss(theta: np.ndarray) -> float:

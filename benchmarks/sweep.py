@@ -5,8 +5,8 @@ medium) this times every internal strategy portconv has, forced one at a
 time, and checks whether the strategy the cost model chose is within 10% of
 the fastest.  Usage::
 
-    python benchmarks/sweep.py [--backend numpy|torch|jax] [--set eval|train|unusual] [--rounds R] [--limit N]
-                               [--json PATH] [--md PATH]
+    python benchmarks/sweep.py [--backend numpy|torch|jax] [--set eval|train|unusual]
+                               [--rounds R] [--limit N] [--json PATH] [--md PATH]
 
 Writes ``benchmarks/results/auto-sweep-<machine>.{json,md}`` by default.
 
