@@ -507,9 +507,10 @@ def _markdown(result: dict[str, Any]) -> str:
         f"- CPU: {meta['cpu_model']} ({meta['usable_cores']} usable cores); git {meta['git']}; "
         f"OpenBLAS core type {meta['openblas_coretype']}; env removed by re-exec: "
         f"{meta['env_removed_by_reexec'] or 'none'}; thread settings: {_threads(meta)}",
-        f"- Float32, medians of {rounds} round(s) of {REPEATS[0]}-{REPEATS[1]} interleaved runs "
-        "after a warm-up, a whole pass over the shapes between rounds "
-        f"(a strategy whose first call exceeds {SLOW_S:g} s is timed once); {meta['elapsed_s']:.0f} s in all; load "
+        f"- Float32, medians of {REPEATS[0]}-{REPEATS[1]} interleaved runs after a warm-up"
+        + (f", in {rounds} rounds a whole pass over the shapes apart " if rounds > 1 else " ")
+        + f"(a strategy whose first call exceeds {SLOW_S:g} s is timed once); "
+        f"{meta['elapsed_s']:.0f} s in all; load "
         f"average {meta['loadavg_start']} at start, {meta['loadavg_end']} at end",
         "- Cells: measured median ms (the planner's modelled cost in ms); auto's choice in "
         "bold; — = not offered for that problem; ✗ = auto more than "
