@@ -88,3 +88,11 @@ def test_sweep_sets_share_no_problem_and_every_one_is_planned():
             seen[key] = (name, shape.name)
             g = sweep._geometry(shape)
             assert _plan.plan_correlation(g, "auto", F32, "cpu", True, False, 2**32, "t").cost > 0
+
+
+def test_a_batched_matmul_pays_one_call_and_an_item_per_further_product():
+    c = dict(_plan._COSTS["cpu"], call=1e-6, item=1e-8)
+    one = _plan._gemm_time(c, 1, 4, 4, 4.0)
+    many = _plan._gemm_time(c, 1, 4, 4, 4.0, items=1000)
+    assert abs(many - (1000 * (one - 1e-6) + 1e-6 + 999 * 1e-8)) <= 1e-12 * many
+    assert many < 1000 * one / 5  # the FFT's per-frequency products are not 1000 calls
