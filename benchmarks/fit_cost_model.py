@@ -42,7 +42,6 @@ import json
 import math
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sweep import TOLERANCE, _geometry, shape_from_row
 
 from portconv import _plan
+from portconv.cli.bench import time_interleaved
 
 BASE = ("call", "elem", "copy", "gather", "read", "gemm", "gemm_k", "gemm_n", "fft", "fft_each")
 FACTORS = ("base",) + tuple(f"{kind}_{s}" for kind in ("x", "o") for s in _plan.STRATEGIES)
@@ -128,13 +128,10 @@ def probe_matmul(runs: int = 7) -> list[dict[str, float]]:
         batch = max(1, min(16, int(2e7 // (m * k * n + k * n))))
         w = rng.standard_normal((m, k), dtype=np.float32)
         op = rng.standard_normal((batch, k, n + 37), dtype=np.float32)[..., 5 : 5 + n]
-        np.matmul(w, op)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            np.matmul(w, op)
-            times.append(time.perf_counter() - start)
-        records.append({"m": m, "k": k, "n": n, "s": statistics.median(times) / batch})
+        times, _ = time_interleaved(
+            {"f": lambda w=w, op=op: np.matmul(w, op)}, runs, runs, 0.0, pause_s=0.0
+        )
+        records.append({"m": m, "k": k, "n": n, "s": statistics.median(times["f"]) / batch})
     return records
 
 
@@ -264,7 +261,6 @@ def main(argv: list[str] | None = None) -> int:
     FIXED.update(held)
     for k in free:
         FIXED.pop(k, None)
-    current.update({k: row[k] for k in free if k in row})
     prior = np.array([_prior_weight(k) for k in free])
     theta0 = np.log(np.array([current[k] for k in free]))
 
