@@ -17,6 +17,7 @@ from ._direct import (
     run_direct,
     toeplitz_on_lines,
     toeplitz_zero_pads_in_band,
+    toeplitz_zeros_after,
     uses_grid,
 )
 from ._dtypes import float_eps
@@ -166,7 +167,7 @@ def _correlate_untiled(xp: Any, x: Any, w: Any, plan: Plan, pad_mode: str, fill:
         x = xp.permute_dims(x, (1, 0) + tuple(range(2, x.ndim)))
         if toeplitz_zero_pads_in_band(plan, pad_mode, fill):
             band_pads, pads = pads[-1], (*pads[:-1], (0, 0))
-    zeros_after = None
+    zeros_after = toeplitz_zeros_after(plan, band_pads)
     if plan.strategy == "winograd":  # whole 4x4 tiles of stride 2
         tiles = winograd_tiles(g)
         zeros_after = tuple(2 * t + 2 - s for t, s in zip(tiles, g.padded_spatial))

@@ -19,7 +19,7 @@ from typing import Any
 from ._compat import c_contiguous, device_of, reshape
 from ._fft import dilate_kernel
 from ._pad import pad_axes
-from ._plan import Geometry, Plan, grid_offset, grid_tap_offsets
+from ._plan import STACKED_FRAMES, Geometry, Plan, frames_length, grid_offset, grid_tap_offsets
 
 __all__ = [
     "run_direct",
@@ -29,6 +29,7 @@ __all__ = [
     "grid_extra_rows",
     "toeplitz_on_lines",
     "toeplitz_zero_pads_in_band",
+    "toeplitz_zeros_after",
 ]
 
 
@@ -239,13 +240,18 @@ def weight_grad_grid(xp: Any, x: Any, gy: Any, g: Geometry) -> Any:
 def _frames(xp: Any, x: Any, block: int, width: int, nb: int) -> Any:
     """Overlapping frames of the last axis: ``(..., nb, width)``, hop ``block``.
 
-    Built from ``ceil(width / block)`` reshaped slices, so no gather is needed.
+    Built from strided slices (few frames) or reshaped slices (many), so no
+    gather is needed.  ``x`` is zero-extended to the length :func:`frames_length` gives when
+    shorter (callers that pad anyway append those zeros in their copy).
+    :data:`STACKED_FRAMES` says which way.
     """
     lead = tuple(x.shape[:-1])
     if nb == 1 and x.shape[-1] >= width:  # one frame per line: a view
         return reshape(xp, x[..., :width], lead + (1, width))
+    x = _zero_extend(xp, x, frames_length(block, width, nb))
+    if nb <= STACKED_FRAMES:
+        return xp.stack([x[..., j * block : j * block + width] for j in range(nb)], axis=-2)
     q = -(-width // block)
-    x = _zero_extend(xp, x, (nb + q - 1) * block)
     pieces = [
         reshape(xp, x[..., j * block : (j + nb) * block], lead + (nb, block)) for j in range(q)
     ]
@@ -296,6 +302,23 @@ def toeplitz_zero_pads_in_band(plan: Plan, pad_mode: str, fill: Any) -> bool:
         and lo >= 0
         and hi >= 0
     )
+
+
+def toeplitz_zeros_after(plan: Plan, band_pads: tuple[int, int]) -> tuple[int, ...] | None:
+    """Zeros to append to the last axis with the padding, so framing never copies twice.
+
+    None when the banded-matmul plan reads its lines as they are (one frame
+    per line, or the padding kept in the band).
+    """
+    g = plan.geometry
+    if plan.strategy != "toeplitz" or band_pads != (0, 0):
+        return None
+    span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
+    nb = -(-g.out_spatial[-1] // plan.block)
+    extra = frames_length(plan.block, plan.block + span - 1, nb) - g.padded_spatial[-1]
+    if nb == 1 or extra <= 0:
+        return None
+    return (0,) * (g.ndim - 1) + (extra,)
 
 
 def _toeplitz_lines(

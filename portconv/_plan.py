@@ -454,10 +454,17 @@ def _strategy_time(
         head = t // g.kernel[-1]
         rows = -(-m // block)  # output rows of ``block`` positions, all samples
         x_padded = x_elems * math.prod(g.padded_spatial)
-        if block >= g.out_spatial[-1] and width <= g.padded_spatial[-1]:
-            frames = 0.0  # one frame per line: a view
+        if block >= g.out_spatial[-1] and (
+            width <= g.padded_spatial[-1] or all(s == 1 for s in g.stride[:-1])
+        ):
+            frames = 0.0  # one frame per line: a view (zero padding stays in the band)
         else:
-            frames = x_padded * width / block * c["copy"] * scale
+            nb = -(-g.out_spatial[-1] // block)
+            if nb <= STACKED_FRAMES:  # a run per frame, see _RUN_OVERHEAD
+                lines = x_padded // g.padded_spatial[-1]
+                frames = lines * nb * (width + _RUN_OVERHEAD) * c["copy"] * scale
+            else:
+                frames = x_padded * width / block * c["copy"] * scale
         # skinny (rows x width) @ (width x block) products run well below peak
         gemm = 1.5 * head * _gemm_time(c, rows, width, block, scale, groups)
         strided = any(s > 1 for s in g.stride[:-1])
@@ -503,6 +510,31 @@ def _strategy_time(
     raise AssertionError(strategy)
 
 
+# Frames per line up to which ``_frames`` stacks strided slices (one copy,
+# runs of ``width``, but a pass over the input per frame); beyond, it joins
+# ``ceil(width / block)`` reshaped slices (runs of ``block``).  Depthwise
+# 8x256x28^2 lines in two 18-sample frames: 2.4 ms stacked, 17 ms joined
+# after a zero-extension; a 1034^2 image in 16 frames of 74: 1.1 against
+# 2.4 ms, but in 64 frames of 26 the stack lost (5.5 against 3.3 ms).
+STACKED_FRAMES = 16
+# A stacked frame costs about as much as copying this many more elements.
+# NumPy's strided copy loop spends 10-30 ns per run: 122,880 frames of 18
+# samples out of cache took 5 ms where their 2.2 M elements alone price at
+# 1.8 ms (26 ns a frame).  16 (about 13 ns) is what picks the measured
+# fastest plan on four depthwise layers (8x256x28^2, 4x144x56^2 and
+# 8x512x14^2 3x3, 2x32x32^2 7x7): 32 picks a slower strategy for the 7x7
+# one, and below 8 the 8x256 layer goes back to short frames.  Joined
+# frames keep the fitted per-element price.
+_RUN_OVERHEAD = 16
+
+
+def frames_length(block: int, width: int, nb: int) -> int:
+    """Samples of a line that framing it into ``nb`` frames of ``width``, hop ``block``, reads."""
+    if nb <= STACKED_FRAMES:
+        return (nb - 1) * block + width
+    return (nb + -(-width // block) - 1) * block
+
+
 def _toeplitz_block(g: Geometry, dtype: DtypeInfo, device: str) -> int | None:
     """Block of the cheapest banded-matmul plan, or None when it does not apply."""
     if g.group_in != 1 or g.group_out != 1 or g.stride[-1] != 1 or dtype.kind == "int":
@@ -512,7 +544,15 @@ def _toeplitz_block(g: Geometry, dtype: DtypeInfo, device: str) -> int | None:
         return None
     best = None
     o_last = g.out_spatial[-1]
-    blocks = sorted({16, 32, 64, 128, 256, 512, 1024} | ({o_last} if o_last <= 1024 else set()))
+    # One frame per line is rounded up to a multiple of 16: OpenBLAS's AVX-512
+    # kernels fill the output's last axis in 16-wide panels, and a partial
+    # panel is slow.  256 products of (240 x 28) @ (28 x n) took 1.58 ms for
+    # n = 28 and 1.13 ms for n = 32; (4096 x 64) @ (64 x n) 0.30 ms for n = 56
+    # and 0.19 ms for n = 64.  Below 16, n = 12 ran as fast as n = 16.
+    one_frame = o_last if o_last < 16 else -(-o_last // 16) * 16
+    blocks = sorted(
+        {16, 32, 64, 128, 256, 512, 1024} | ({one_frame} if one_frame <= 1024 else set())
+    )
     for block in blocks:
         if block > 2 * o_last and best is not None:
             break

@@ -129,10 +129,45 @@ def test_winograd_matches_the_reference(backend, c):
     assert _check_strategies(backend, c, ("winograd",)) == ["winograd"]
 
 
-def _check_strategies(backend, c, strategies) -> list[str] | None:
+def _toeplitz_case(spatial, kernel, pads, mode="constant", stride=1, batch=2, groups=3):
+    nsp = len(spatial)
+    return {
+        "batch": batch,
+        "groups": groups,
+        "cg": 1,
+        "cog": 1,
+        "spatial": spatial,
+        "kernel": kernel,
+        "stride": (stride,) * (nsp - 1) + (1,),
+        "dilation": (1,) * nsp,
+        "pads": pads,
+        "mode": mode,
+        "fill": 0,
+        "seed": sum(spatial) + len(kernel),
+    }
+
+
+@pytest.mark.parametrize(
+    "c",
+    [
+        _toeplitz_case((700,), (5,), ((2, 2),)),
+        _toeplitz_case((9, 90), (3, 4), ((1, 1), (2, 1))),  # channel-major lines
+        _toeplitz_case((9, 90), (3, 4), ((1, 1), (2, 1)), "reflect"),
+        _toeplitz_case((9, 90), (2, 3), ((0, 0), (1, 1)), stride=2),  # strided rows
+    ],
+)
+def test_banded_matmul_frames_lines_every_way(backend, c):
+    # Blocks of 1 to 90+ outputs cover one frame per line, a few stacked
+    # frames and many joined ones (``_plan.STACKED_FRAMES``).
+    blocks = (1, 8, 16, 45, 96)
+    assert _check_strategies(backend, c, ("toeplitz",), blocks) == ["toeplitz"]
+
+
+def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
     """Run every admissible strategy of ``strategies`` on case ``c``; return those run.
 
-    None when the case has no output to compare.
+    None when the case has no output to compare.  ``blocks``: banded-matmul
+    blocks to run besides the planner's.
     """
     rng = np.random.default_rng(c["seed"])
     cin, cout = c["groups"] * c["cg"], c["groups"] * c["cog"]
@@ -171,6 +206,8 @@ def _check_strategies(backend, c, strategies) -> list[str] | None:
         if g.out_spatial[0] > 2 and not strategy.startswith("fft"):
             # and in tiles of output rows along the first spatial axis
             plans.append(dataclasses.replace(plan, row_tile=g.out_spatial[0] // 2))
+        if strategy == "toeplitz":
+            plans += [dataclasses.replace(plan, block=b) for b in blocks]
         for plan in plans:
 
             def run(x, w, plan=plan):
