@@ -262,18 +262,22 @@ def _frames(xp: Any, x: Any, block: int, width: int, nb: int) -> Any:
 def _toeplitz(xp: Any, rows: Any, block: int, width: int) -> Any:
     """``T[..., m, j] = rows[..., m - j]`` (zero outside): shape ``(..., width, block)``.
 
-    Row ``j`` of the transpose is the kernel shifted right by ``j``: repeating
-    ``[rows, zeros]`` of length ``width + 1`` and cutting it into lines of
-    ``width`` shifts each line by one more place.  Returned in C order: NumPy's
-    ``matmul`` took 2.4x longer with the transposed view (depthwise 28^2 bands).
+    One ``take`` with indices fixed by the shapes (``m - j``, or the index of
+    an appended zero outside the band), which writes C order directly:
+    NumPy's ``matmul`` took 2.4x longer with a transposed view (depthwise
+    28^2 bands).  Building 256 groups x 3 bands of 34 x 32 took 1.1 ms this
+    way and 7.1 ms by repeating ``[rows, zeros]`` and transposing the copy.
     """
     lead = tuple(rows.shape[:-1])
     span = rows.shape[-1]
-    zeros = xp.zeros(lead + (width + 1 - span,), dtype=rows.dtype, device=device_of(rows))
-    v = xp.concat([rows, zeros], axis=-1)
-    flat = xp.concat([v] * block, axis=-1)[..., : block * width]
-    t = reshape(xp, flat, lead + (block, width))
-    return c_contiguous(xp, xp.matrix_transpose(t))
+    dev = device_of(rows)
+    diag = xp.arange(width, device=dev)[:, None] - xp.arange(block, device=dev)[None, :]
+    outside = xp.full_like(diag, span)  # the appended zero
+    index = xp.where((diag >= 0) & (diag < span), diag, outside)
+    zero = xp.zeros(lead + (1,), dtype=rows.dtype, device=dev)
+    flat = reshape(xp, xp.concat([rows, zero], axis=-1), (math.prod(lead), span + 1))
+    bands = xp.take(flat, reshape(xp, index, (width * block,)), axis=1)
+    return reshape(xp, bands, lead + (width, block))
 
 
 def toeplitz_on_lines(plan: Plan) -> bool:
