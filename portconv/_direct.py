@@ -259,25 +259,41 @@ def _frames(xp: Any, x: Any, block: int, width: int, nb: int) -> Any:
     return frames[..., :width]
 
 
+# From this many bands on, ``_toeplitz`` gathers them with one ``take``
+# (about 2 ns an element, but some 13 small array calls to build the
+# indices); fewer are cheaper repeated and transposed.  256 groups x 3 bands
+# of 34 x 32: 1.6 against 5.6 ms; 64 x 3: equal; one 320 x 64 band: 162
+# against 53 us.
+_TAKE_BANDS = 256
+
+
 def _toeplitz(xp: Any, rows: Any, block: int, width: int) -> Any:
     """``T[..., m, j] = rows[..., m - j]`` (zero outside): shape ``(..., width, block)``.
 
-    One ``take`` with indices fixed by the shapes (``m - j``, or the index of
-    an appended zero outside the band), which writes C order directly:
-    NumPy's ``matmul`` took 2.4x longer with a transposed view (depthwise
-    28^2 bands).  Building 256 groups x 3 bands of 34 x 32 took 1.1 ms this
-    way and 7.1 ms by repeating ``[rows, zeros]`` and transposing the copy.
+    Returned in C order: NumPy's ``matmul`` took 2.4x longer with a
+    transposed view (depthwise 28^2 bands).  Many bands are one ``take``
+    with indices fixed by the shapes (``m - j``, or the index of an appended
+    zero outside the band).  Few are built transposed: row ``j`` of the
+    transpose is the kernel shifted right by ``j``, so repeating
+    ``[rows, zeros]`` of length ``width + 1`` and cutting it into lines of
+    ``width`` shifts each line by one more place.
     """
     lead = tuple(rows.shape[:-1])
     span = rows.shape[-1]
     dev = device_of(rows)
-    diag = xp.arange(width, device=dev)[:, None] - xp.arange(block, device=dev)[None, :]
-    outside = xp.full_like(diag, span)  # the appended zero
-    index = xp.where((diag >= 0) & (diag < span), diag, outside)
-    zero = xp.zeros(lead + (1,), dtype=rows.dtype, device=dev)
-    flat = reshape(xp, xp.concat([rows, zero], axis=-1), (math.prod(lead), span + 1))
-    bands = xp.take(flat, reshape(xp, index, (width * block,)), axis=1)
-    return reshape(xp, bands, lead + (width, block))
+    if math.prod(lead) >= _TAKE_BANDS:
+        diag = xp.arange(width, device=dev)[:, None] - xp.arange(block, device=dev)[None, :]
+        outside = xp.full_like(diag, span)  # the appended zero
+        index = xp.where((diag >= 0) & (diag < span), diag, outside)
+        zero = xp.zeros(lead + (1,), dtype=rows.dtype, device=dev)
+        padded = xp.concat([rows, zero], axis=-1)
+        bands = xp.take(padded, reshape(xp, index, (width * block,)), axis=-1)
+        return reshape(xp, bands, lead + (width, block))
+    zeros = xp.zeros(lead + (width + 1 - span,), dtype=rows.dtype, device=dev)
+    v = xp.concat([rows, zeros], axis=-1)
+    flat = xp.concat([v] * block, axis=-1)[..., : block * width]
+    t = reshape(xp, flat, lead + (block, width))
+    return c_contiguous(xp, xp.matrix_transpose(t))
 
 
 def toeplitz_on_lines(plan: Plan) -> bool:
@@ -359,7 +375,8 @@ def _toeplitz_lines(
         op = frames[:, off * nb : (off + rows) * nb, :]
         band = bands[:, i, lo : lo + line, :]
         acc = _accumulate(acc, xp.matmul(op, band))  # (G, rows * nb, block)
-    acc = reshape(xp, acc, (groups, rows, nb * block))
+    # split, then merge: Dask reshapes only by whole splits or merges
+    acc = reshape(xp, reshape(xp, acc, (groups, rows, nb, block)), (groups, rows, nb * block))
     if rows < lines:  # lines whose taps run past the end only feed cut outputs
         tail = xp.zeros((groups, lines - rows, nb * block), dtype=acc.dtype, device=device_of(acc))
         acc = xp.concat([acc, tail], axis=1)
@@ -394,7 +411,8 @@ def _toeplitz_strategy(xp: Any, x: Any, w: Any, g: Geometry, block: int) -> Any:
         )
         rows = w_last[(slice(None),) + head + (slice(None),)]  # (G, span)
         acc = _accumulate(acc, xp.matmul(fr, _toeplitz(xp, rows, block, width)))
-    y = reshape(xp, acc, (n, groups) + head_out + (nb * block,))[..., :o_last]
+    y = reshape(xp, acc, (n, groups) + head_out + (nb, block))  # split, then merge (Dask)
+    y = reshape(xp, y, (n, groups) + head_out + (nb * block,))[..., :o_last]
     return reshape(xp, y, (n, g.out_channels) + g.out_spatial)
 
 

@@ -154,6 +154,9 @@ def _toeplitz_case(spatial, kernel, pads, mode="constant", stride=1, batch=2, gr
         _toeplitz_case((9, 90), (3, 4), ((1, 1), (2, 1))),  # channel-major lines
         _toeplitz_case((9, 90), (3, 4), ((1, 1), (2, 1)), "reflect"),
         _toeplitz_case((9, 90), (2, 3), ((0, 0), (1, 1)), stride=2),  # strided rows
+        # 86 groups x 3 head taps: enough bands to be gathered by one take
+        _toeplitz_case((5, 20), (3, 4), ((1, 1), (2, 1)), batch=1, groups=86),
+        _toeplitz_case((7, 20), (3, 2), ((0, 0), (1, 0)), stride=2, batch=5, groups=86),
     ],
 )
 def test_banded_matmul_frames_lines_every_way(backend, c):
