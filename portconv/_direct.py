@@ -240,10 +240,10 @@ def weight_grad_grid(xp: Any, x: Any, gy: Any, g: Geometry) -> Any:
 def _frames(xp: Any, x: Any, block: int, width: int, nb: int) -> Any:
     """Overlapping frames of the last axis: ``(..., nb, width)``, hop ``block``.
 
-    Built from strided slices (few frames) or reshaped slices (many), so no
-    gather is needed.  ``x`` is zero-extended to the length :func:`frames_length` gives when
-    shorter (callers that pad anyway append those zeros in their copy).
-    :data:`STACKED_FRAMES` says which way.
+    Built from strided slices (few frames) or reshaped slices (many; see
+    :data:`STACKED_FRAMES`), so no gather is needed.  ``x`` shorter than
+    :func:`frames_length` is zero-extended here; callers that pad anyway
+    append those zeros in their copy instead.
     """
     lead = tuple(x.shape[:-1])
     if nb == 1 and x.shape[-1] >= width:  # one frame per line: a view
@@ -327,8 +327,8 @@ def toeplitz_zero_pads_in_band(plan: Plan, pad_mode: str, fill: Any) -> bool:
 def toeplitz_zeros_after(plan: Plan, band_pads: tuple[int, int]) -> tuple[int, ...] | None:
     """Zeros to append to the last axis with the padding, so framing never copies twice.
 
-    None when the banded-matmul plan reads its lines as they are (one frame
-    per line, or the padding kept in the band).
+    None when the banded-matmul plan reads its lines as they are (long
+    enough already, or the padding kept in the band).
     """
     g = plan.geometry
     if plan.strategy != "toeplitz" or band_pads != (0, 0):
@@ -336,7 +336,7 @@ def toeplitz_zeros_after(plan: Plan, band_pads: tuple[int, int]) -> tuple[int, .
     span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
     nb = -(-g.out_spatial[-1] // plan.block)
     extra = frames_length(plan.block, plan.block + span - 1, nb) - g.padded_spatial[-1]
-    if nb == 1 or extra <= 0:
+    if extra <= 0:
         return None
     return (0,) * (g.ndim - 1) + (extra,)
 
