@@ -241,14 +241,14 @@ def _frames(xp: Any, x: Any, block: int, width: int, nb: int) -> Any:
     """Overlapping frames of the last axis: ``(..., nb, width)``, hop ``block``.
 
     Built from strided slices (few frames) or reshaped slices (many; see
-    :data:`STACKED_FRAMES`), so no gather is needed.  ``x`` shorter than
-    :func:`frames_length` is zero-extended here; callers that pad anyway
-    append those zeros in their copy instead.
+    :data:`STACKED_FRAMES`), so no gather is needed.  ``x`` must hold
+    :func:`frames_length` samples: the padding's copy appends the zeros
+    (:func:`toeplitz_zeros_after`).
     """
     lead = tuple(x.shape[:-1])
-    if nb == 1 and x.shape[-1] >= width:  # one frame per line: a view
+    assert x.shape[-1] >= frames_length(block, width, nb), (x.shape, block, width, nb)
+    if nb == 1:  # one frame per line: a view
         return reshape(xp, x[..., :width], lead + (1, width))
-    x = _zero_extend(xp, x, frames_length(block, width, nb))
     if nb <= STACKED_FRAMES:
         return xp.stack([x[..., j * block : j * block + width] for j in range(nb)], axis=-2)
     q = -(-width // block)
