@@ -206,24 +206,32 @@ class Plan:
 #   fft_each  fixed cost of one transform in a batch of them
 #   base      fixed cost of any call (does not change a choice)
 #   x_<s>     factor on strategy s's own work; g_<s>: on its matmuls; o_<s>: set-up
-# Four entries are facts about the library, not fitted: ``fuses_taps`` (XLA
+# Five entries are facts about the library, not fitted: ``fuses_taps`` (XLA
 # fuses a chain of one-channel tap products into one loop),
 # ``copies_slices`` (XLA materialises a slice that feeds a product),
 # ``fft_contiguous`` (NumPy's FFT along a strided axis is slow: a short
 # kernel's padded axes are cheaper as DFT matmuls, and a 2-d spectrum is
 # cheaper transposed between its two transforms, 28 vs 34 ms for 1080^2;
-# XLA's is not) and ``tile_bytes`` (the working set of one tile of a
-# stacking direct strategy; 0: no tiles for speed).  NumPy allocates each
-# large temporary afresh, and the page faults and memory traffic of
-# whole-batch stacks cost more than a loop over tiles: dense 8x64x56^2 3x3
-# ran in 29 ms in 1-sample tiles, 31-41 ms whole.  XLA schedules its own
-# buffers; a GPU wants the whole batch.
+# XLA's is not), ``tile_bytes`` (the working set of one tile of a
+# stacking direct strategy; 0: no tiles for speed) and ``tile_stack_only``
+# (what that working set counts: the whole workspace, or only the stacked
+# matmul operand).  NumPy allocates each large temporary afresh, and the
+# page faults and memory traffic of whole-batch stacks cost more than a loop
+# over tiles: dense 8x64x56^2 3x3 ran in 29 ms in 1-sample tiles, 31-41 ms
+# whole.  XLA gains the same way from tiles of its stacked operand: under
+# ``jax.jit`` the 7x7 stride-2 stem 8x3x224^2 ran in 62 ms in tiles against
+# 76 ms whole, 16x32x64^2 3x3 stride 2 in 15 against 29 ms, 4x32x64^2 5x5 in
+# 35 against 52 ms.  Counting its output and padded input too tiled layers
+# whose columns already fit (64x3x32^2 3x3: 5.5 against 4.6 ms).  Each tile
+# is traced anew, so there the number of tiles is capped as well.  A GPU
+# wants the whole batch.
 _COSTS = {
     "cpu": {
         "fuses_taps": 0,
         "copies_slices": 0,
         "fft_contiguous": 1,
         "tile_bytes": 8 << 20,
+        "tile_stack_only": 0,
         "gemm_k": 22.8,
         "gemm_n": 1.78,
         "call": 1.51e-06,
@@ -265,7 +273,8 @@ _COSTS = {
         "fuses_taps": 1,
         "copies_slices": 1,
         "fft_contiguous": 0,
-        "tile_bytes": 0,
+        "tile_bytes": 8 << 20,
+        "tile_stack_only": 1,
         "item": 6.87e-07,
         "call": 6.56e-07,
         "elem": 1.17e-10,
@@ -306,6 +315,7 @@ _COSTS = {
         "copies_slices": 0,
         "fft_contiguous": 0,
         "tile_bytes": 0,
+        "tile_stack_only": 0,
         "call": 12e-6,
         "item": 12e-6,
         "elem": 0.02e-9,
@@ -579,20 +589,24 @@ def _block_length(g: Geometry, dtype: DtypeInfo, device: str) -> int | None:
     return None if best is None else best[1]
 
 
+_STACKING = ("shift", "im2col_last", "im2col")
+
+
+def _stack_bytes(g: Geometry, strategy: str, itemsize: int) -> int:
+    """Bytes of the matmul operand a stacking strategy builds (one tap, kernel row or all)."""
+    width = {"shift": 1, "im2col_last": g.kernel[-1], "im2col": g.taps}[strategy]
+    return g.batch * math.prod(g.out_spatial) * g.in_channels * width * itemsize
+
+
 def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, block=None) -> int:
     """Peak bytes of one untiled run of ``strategy``, output included."""
     x_padded = g.batch * g.in_channels * math.prod(g.padded_spatial) * itemsize
     out_per_sample = math.prod(g.out_spatial) * g.out_channels * itemsize
     out = g.batch * out_per_sample
-    m_tile = g.batch * math.prod(g.out_spatial)
     if strategy == "elementwise":
         return x_padded + 2 * out
-    if strategy == "shift":
-        return x_padded + m_tile * g.in_channels * itemsize + 2 * out
-    if strategy == "im2col_last":
-        return x_padded + m_tile * g.in_channels * g.kernel[-1] * itemsize + 2 * out
-    if strategy == "im2col":
-        return x_padded + m_tile * g.in_channels * g.taps * itemsize + 2 * out
+    if strategy in _STACKING:
+        return x_padded + _stack_bytes(g, strategy, itemsize) + 2 * out
     if strategy == "fft_blocks":
         (length,) = fft_shape
         span = g.dilation[0] * (g.kernel[0] - 1) + 1
@@ -646,14 +660,17 @@ def row_tile_geometry(g: Geometry, rows: int) -> Geometry:
     )
 
 
-def _row_tile(g: Geometry, strategy: str, itemsize: int, cache: int) -> int | None:
+def _row_tile(
+    g: Geometry, strategy: str, itemsize: int, cache: int, max_tiles: int | None
+) -> int | None:
     """Outputs along the first spatial axis per tile that keep one sample near ``cache``.
 
     Only for the stacking matmul forms, and only when one whole sample needs
     over four times ``cache``: below that the tiles' own overhead cancels the
     gain (a 1024^2 image with a 3x3 kernel, 25 MB whole, ran 8.5 ms whole and
     9.1 ms in row tiles; the 64^3 volume, 51 MB, 55 ms whole and 44 ms tiled).
-    None means no row tiles.
+    ``max_tiles``: at most this many tiles (None: any number).  None means no
+    row tiles.
     """
     if g.batch != 1 or strategy not in ("im2col_last", "im2col") or not cache or g.ndim < 2:
         return None
@@ -663,7 +680,20 @@ def _row_tile(g: Geometry, strategy: str, itemsize: int, cache: int) -> int | No
     rows = _largest(
         out0, lambda r: _workspace(row_tile_geometry(g, r), strategy, itemsize, None) <= cache
     )
+    if max_tiles is not None:
+        rows = max(rows, -(-out0 // max_tiles))
     return rows if rows < out0 else None
+
+
+def _max_tiles(g: Geometry, strategy: str, unroll_limited: bool) -> int | None:
+    """How many tiles ``strategy`` may run in for speed (None: no limit).
+
+    JAX traces every tile anew, so all tiles together stay within the
+    unrolled-operation limit that keeps its compile time short.
+    """
+    if not unroll_limited:
+        return None
+    return max(1, _MAX_UNROLLED_OPS_JAX // max(1, unrolled_ops(g, strategy)))
 
 
 def _largest(n: int, fits) -> int:
@@ -679,14 +709,22 @@ def _largest(n: int, fits) -> int:
 
 
 def _batch_tile(
-    g: Geometry, strategy: str, itemsize: int, fft_shape, block, budget: int, device: str
+    g: Geometry,
+    strategy: str,
+    itemsize: int,
+    fft_shape,
+    block,
+    budget: int,
+    device: str,
+    max_tiles: int | None = None,
 ) -> tuple[int, int]:
     """Samples per tile and the peak workspace of running ``strategy`` in such tiles.
 
     The executor pads, computes and frees one batch tile at a time, then joins
     the tiles' outputs.  Tiles are made for two reasons: to fit the budget,
     and (rows with ``tile_bytes``) to keep a direct strategy's stacks and
-    padded copy near the cache instead of streaming them through memory.
+    padded copy near the cache instead of streaming them through memory;
+    ``max_tiles`` bounds the number of the latter.
     """
     whole = _workspace(g, strategy, itemsize, fft_shape, block)
     if g.batch <= 1:
@@ -697,12 +735,21 @@ def _batch_tile(
         part = dataclasses.replace(g, batch=t)
         return _workspace(part, strategy, itemsize, fft_shape, block) + 2 * out
 
+    def held(t: int) -> int:  # what one tile of t samples keeps near the cache
+        part = dataclasses.replace(g, batch=t)
+        if _COSTS[device]["tile_stack_only"]:
+            return _stack_bytes(part, strategy, itemsize)
+        return _workspace(part, strategy, itemsize, fft_shape, block)
+
     tile = g.batch
     cache = _COSTS[device]["tile_bytes"]
-    if cache and whole > cache and strategy in ("shift", "im2col_last", "im2col"):
+    if cache and strategy in _STACKING and held(g.batch) > cache:
         # not FFT (it would transform the kernel once per tile), nor the
         # banded and elementwise forms, whose products span the whole batch
-        tile = _largest(g.batch, lambda t: tiled(t) - 2 * out <= cache)
+        tile = _largest(g.batch, lambda t: held(t) <= cache)
+        if max_tiles is not None:
+            tile = max(tile, -(-g.batch // max_tiles))
+        tile = -(-g.batch // -(-g.batch // tile))  # as many tiles, of even sizes
     if whole > budget or (tile < g.batch and tiled(tile) > budget):
         tile = min(tile, _largest(g.batch, lambda t: tiled(t) <= budget))
     return tile, (whole if tile >= g.batch else tiled(tile))
@@ -867,11 +914,16 @@ def plan_correlation(
             "fft": tuple(fast_len(n) for n in g.padded_spatial),
             "fft_blocks": (block_length,),
         }.get(strategy)
-        tile, ws = _batch_tile(g, strategy, itemsize, fft_shape, toeplitz_block, budget, device)
+        max_tiles = _max_tiles(g, strategy, unroll_limited)
+        tile, ws = _batch_tile(
+            g, strategy, itemsize, fft_shape, toeplitz_block, budget, device, max_tiles
+        )
         rows = None
         if tile == 1:
             part = dataclasses.replace(g, batch=1)
-            rows = _row_tile(part, strategy, itemsize, _COSTS[device]["tile_bytes"])
+            row_max = None if max_tiles is None else max_tiles // g.batch
+            if row_max is None or row_max > 1:
+                rows = _row_tile(part, strategy, itemsize, _COSTS[device]["tile_bytes"], row_max)
         cost = tiled_cost(g, strategy, dtype, device, fft_shape, toeplitz_block, tile, rows)
         if unroll_limited and unrolled_ops(g, strategy) > _MAX_UNROLLED_OPS_JAX:
             cost *= 1e3  # admissible only when nothing else fits the budget

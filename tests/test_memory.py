@@ -219,6 +219,59 @@ def test_cpu_tiles_a_large_stack_to_its_cache_budget():
     assert plan(small, 2**40, "direct", f32).batch_tile == 8
 
 
+def _xla_plan(g: Geometry, only: str) -> _plan.Plan:
+    return plan_correlation(
+        g, "auto", DtypeInfo("real", 4), "cpu", True, True, 2**40, "c", only=only
+    )
+
+
+def test_xla_tiles_a_large_stacked_operand_within_its_unroll_limit():
+    # the 7x7 stride-2 stem: 59 MB of im2col columns for 8 samples
+    stem = geometry(8, 3, 64, 1, (224, 224), (7, 7), (2, 2), None, ((3, 3),) * 2)
+    p = _xla_plan(stem, "im2col")
+    tiles = -(-stem.batch // p.batch_tile)
+    assert 1 < tiles <= _plan._MAX_UNROLLED_OPS_JAX // _plan.unrolled_ops(stem, "im2col")
+    # one sample's columns fit the cache, but eight tiles of 49 taps would
+    # pass the unroll limit: the limit set the (larger) tile here
+    part = dataclasses.replace(stem, batch=p.batch_tile)
+    assert _plan._stack_bytes(part, "im2col", 4) > _plan._COSTS["cpu-xla"]["tile_bytes"]
+    # few taps: the cache alone sets the tile
+    s2 = geometry(16, 32, 64, 1, (64, 64), (3, 3), (2, 2), None, ((1, 1),) * 2)
+    p = _xla_plan(s2, "im2col")
+    assert 1 < p.batch_tile < s2.batch
+    part = dataclasses.replace(s2, batch=p.batch_tile)
+    assert _plan._stack_bytes(part, "im2col", 4) <= _plan._COSTS["cpu-xla"]["tile_bytes"]
+    # XLA counts the stacked operand only: columns that fit stay whole even
+    # where output and padded input together pass the cache size
+    u64 = geometry(64, 3, 32, 1, (32, 32), (3, 3), None, None, ((1, 1),) * 2)
+    p = _xla_plan(u64, "im2col")
+    assert p.batch_tile == 64
+    assert _plan._workspace(u64, "im2col", 4, None) > _plan._COSTS["cpu-xla"]["tile_bytes"]
+
+
+def test_row_tiles_respect_the_unroll_limit():
+    # a deep volume: NumPy takes 26 tiles of 10 rows, more than XLA may trace
+    volume = geometry(1, 8, 8, 1, (256, 64, 64), (3, 3, 3), None, None, ((1, 1),) * 3)
+    f32 = DtypeInfo("real", 4)
+    numpy_rows = plan_correlation(
+        volume, "auto", f32, "cpu", True, False, 2**40, "c", only="im2col_last"
+    ).row_tile
+    xla_rows = _xla_plan(volume, "im2col_last").row_tile
+    assert numpy_rows is not None and xla_rows is not None
+    limit = _plan._MAX_UNROLLED_OPS_JAX // _plan.unrolled_ops(volume, "im2col_last")
+    assert -(-256 // numpy_rows) > limit >= -(-256 // xla_rows) > 1
+
+
+def test_tiles_of_a_batch_come_out_even():
+    # 64 samples whose 21-sample tiles would fit: four tiles of 16, not 21+21+21+1
+    # (the last tile is short by less than one sample per tile)
+    g = geometry(64, 3, 32, 1, (32, 32), (3, 3), None, None, ((1, 1),) * 2)
+    f32 = DtypeInfo("real", 4)
+    p = plan_correlation(g, "direct", f32, "cpu", True, False, 2**40, "c", only="im2col")
+    tiles = -(-g.batch // p.batch_tile)
+    assert tiles > 1 and p.batch_tile * tiles - g.batch < tiles
+
+
 def test_plans_are_cached_pure_functions():
     g = geometry(batch=2, c_in=3, c_out=4, spatial=(30, 30), kernel=(5, 5))
     a = plan(g, 2**30)
