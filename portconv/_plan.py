@@ -218,13 +218,15 @@ class Plan:
 # matmul operand).  NumPy allocates each large temporary afresh, and the
 # page faults and memory traffic of whole-batch stacks cost more than a loop
 # over tiles: dense 8x64x56^2 3x3 ran in 29 ms in 1-sample tiles, 31-41 ms
-# whole.  XLA gains the same way from tiles of its stacked operand: under
-# ``jax.jit`` the 7x7 stride-2 stem 8x3x224^2 ran in 62 ms in tiles against
-# 76 ms whole, 16x32x64^2 3x3 stride 2 in 15 against 29 ms, 4x32x64^2 5x5 in
-# 35 against 52 ms.  Counting its output and padded input too tiled layers
-# whose columns already fit (64x3x32^2 3x3: 5.5 against 4.6 ms).  Each tile
-# is traced anew, so there the number of tiles is capped as well.  A GPU
-# wants the whole batch.
+# whole.  XLA gains the same way from tiles of its stacked operand (for
+# Winograd, the transformed input): under ``jax.jit`` the 7x7 stride-2 stem
+# 8x3x224^2 ran in 62 ms in tiles against 76 ms whole, 4x32x64^2 5x5 in 35
+# against 52 ms, Winograd on 8x64x56^2 3x3 in 21-27 ms in four tiles against
+# 36 ms whole (lax: 27 ms).  Counting its output and padded input too tiled
+# layers whose columns already fit (64x3x32^2 3x3: 5.5 against 4.6 ms).
+# XLA traces each tile anew, which costs compile time (that Winograd layer:
+# 2.5 s against 0.7 s), so there the tiles' unrolled operations together
+# stay within the unroll limit.  A GPU wants the whole batch.
 _COSTS = {
     "cpu": {
         "fuses_taps": 0,
@@ -593,7 +595,10 @@ _STACKING = ("shift", "im2col_last", "im2col")
 
 
 def _stack_bytes(g: Geometry, strategy: str, itemsize: int) -> int:
-    """Bytes of the matmul operand a stacking strategy builds (one tap, kernel row or all)."""
+    """Bytes of the matmul operand a stacking strategy builds (one tap, kernel row or
+    all of them; Winograd's transformed input tiles)."""
+    if strategy == "winograd":
+        return 16 * g.batch * math.prod(winograd_tiles(g)) * g.in_channels * itemsize
     width = {"shift": 1, "im2col_last": g.kernel[-1], "im2col": g.taps}[strategy]
     return g.batch * math.prod(g.out_spatial) * g.in_channels * width * itemsize
 
@@ -743,7 +748,7 @@ def _batch_tile(
 
     tile = g.batch
     cache = _COSTS[device]["tile_bytes"]
-    if cache and strategy in _STACKING and held(g.batch) > cache:
+    if cache and strategy in _STACKING + ("winograd",) and held(g.batch) > cache:
         # not FFT (it would transform the kernel once per tile), nor the
         # banded and elementwise forms, whose products span the whole batch
         tile = _largest(g.batch, lambda t: held(t) <= cache)

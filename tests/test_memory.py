@@ -241,6 +241,12 @@ def test_xla_tiles_a_large_stacked_operand_within_its_unroll_limit():
     assert 1 < p.batch_tile < s2.batch
     part = dataclasses.replace(s2, batch=p.batch_tile)
     assert _plan._stack_bytes(part, "im2col", 4) <= _plan._COSTS["cpu-xla"]["tile_bytes"]
+    # Winograd's transformed input tiles the same way
+    dense = geometry(8, 64, 64, 1, (56, 56), (3, 3), None, None, ((1, 1),) * 2)
+    p = _xla_plan(dense, "winograd")
+    assert 1 < p.batch_tile < dense.batch
+    part = dataclasses.replace(dense, batch=p.batch_tile)
+    assert _plan._stack_bytes(part, "winograd", 4) <= _plan._COSTS["cpu-xla"]["tile_bytes"]
     # XLA counts the stacked operand only: columns that fit stay whole even
     # where output and padded input together pass the cache size
     u64 = geometry(64, 3, 32, 1, (32, 32), (3, 3), None, None, ((1, 1),) * 2)
