@@ -222,8 +222,8 @@ class Plan:
 # Winograd, the transformed input): under ``jax.jit`` the 7x7 stride-2 stem
 # 8x3x224^2 ran in 62 ms in tiles against 76 ms whole, 4x32x64^2 5x5 in 35
 # against 52 ms, Winograd on 8x64x56^2 3x3 in 21-27 ms in four tiles against
-# 36 ms whole (lax: 27 ms).  Counting its output and padded input too tiled
-# layers whose columns already fit (64x3x32^2 3x3: 5.5 against 4.6 ms).
+# 36 ms whole (lax: 27 ms).  Counting output and padded input as well would
+# tile layers whose columns already fit (64x3x32^2 3x3: 5.5 against 4.6 ms).
 # XLA traces each tile anew, which costs compile time (that Winograd layer:
 # 2.5 s against 0.7 s), so there the tiles' unrolled operations together
 # stay within the unroll limit.  A GPU wants the whole batch.
@@ -595,8 +595,11 @@ _STACKING = ("shift", "im2col_last", "im2col")
 
 
 def _stack_bytes(g: Geometry, strategy: str, itemsize: int) -> int:
-    """Bytes of the matmul operand a stacking strategy builds (one tap, kernel row or
-    all of them; Winograd's transformed input tiles)."""
+    """Bytes of the matmul operand a stacking strategy (or Winograd) builds.
+
+    One tap's slice (shift), one kernel row's columns (im2col_last), every
+    tap's columns (im2col), or the 16 transformed values per tile (Winograd).
+    """
     if strategy == "winograd":
         return 16 * g.batch * math.prod(winograd_tiles(g)) * g.in_channels * itemsize
     width = {"shift": 1, "im2col_last": g.kernel[-1], "im2col": g.taps}[strategy]
