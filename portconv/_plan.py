@@ -677,8 +677,8 @@ def _row_tile(
     over four times ``cache``: below that the tiles' own overhead cancels the
     gain (a 1024^2 image with a 3x3 kernel, 25 MB whole, ran 8.5 ms whole and
     9.1 ms in row tiles; the 64^3 volume, 51 MB, 55 ms whole and 44 ms tiled).
-    ``max_tiles``: at most this many tiles (None: any number).  None means no
-    row tiles.
+    It measures the whole workspace on every cost row.  ``max_tiles``: at
+    most this many tiles (None: any number).  None means no row tiles.
     """
     if g.batch != 1 or strategy not in ("im2col_last", "im2col") or not cache or g.ndim < 2:
         return None
@@ -689,7 +689,7 @@ def _row_tile(
         out0, lambda r: _workspace(row_tile_geometry(g, r), strategy, itemsize, None) <= cache
     )
     if max_tiles is not None:
-        rows = max(rows, -(-out0 // max_tiles))
+        rows = max(rows, -(-out0 // max(1, max_tiles)))
     return rows if rows < out0 else None
 
 
@@ -930,8 +930,7 @@ def plan_correlation(
         if tile == 1:
             part = dataclasses.replace(g, batch=1)
             row_max = None if max_tiles is None else max_tiles // g.batch
-            if row_max is None or row_max > 1:
-                rows = _row_tile(part, strategy, itemsize, _COSTS[device]["tile_bytes"], row_max)
+            rows = _row_tile(part, strategy, itemsize, _COSTS[device]["tile_bytes"], row_max)
         cost = tiled_cost(g, strategy, dtype, device, fft_shape, toeplitz_block, tile, rows)
         if unroll_limited and unrolled_ops(g, strategy) > _MAX_UNROLLED_OPS_JAX:
             cost *= 1e3  # admissible only when nothing else fits the budget
