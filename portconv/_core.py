@@ -28,6 +28,7 @@ from ._plan import (
     Geometry,
     Plan,
     default_workspace_bytes,
+    phase_grid_padded,
     plan_correlation,
     row_tile_geometry,
     winograd_tiles,
@@ -168,6 +169,8 @@ def _correlate_untiled(xp: Any, x: Any, w: Any, plan: Plan, pad_mode: str, fill:
         if toeplitz_zero_pads_in_band(plan, pad_mode, fill):
             band_pads, pads = pads[-1], (*pads[:-1], (0, 0))
     zeros_after = toeplitz_zeros_after(plan, band_pads)
+    if plan.phase_grid:  # whole stride phases
+        zeros_after = tuple(e - s for e, s in zip(phase_grid_padded(g), g.padded_spatial))
     if plan.strategy == "winograd":  # whole 4x4 tiles of stride 2
         tiles = winograd_tiles(g)
         zeros_after = tuple(2 * t + 2 - s for t, s in zip(tiles, g.padded_spatial))

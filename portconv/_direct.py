@@ -19,7 +19,16 @@ from typing import Any
 from ._compat import c_contiguous, device_of, reshape
 from ._fft import dilate_kernel
 from ._pad import pad_axes
-from ._plan import STACKED_FRAMES, Geometry, Plan, frames_length, grid_offset, grid_tap_offsets
+from ._plan import (
+    STACKED_FRAMES,
+    Geometry,
+    Plan,
+    frames_length,
+    grid_offset,
+    grid_tap_offsets,
+    phase_grid_shape,
+    phase_tap_offsets,
+)
 
 __all__ = [
     "run_direct",
@@ -168,6 +177,8 @@ def run_direct(xp: Any, x: Any, w: Any, plan: Plan, band_pads: tuple[int, int] =
     g = plan.geometry
     if uses_grid(plan):
         return _grid(xp, x, w, g, plan.strategy)
+    if plan.phase_grid:
+        return _phase_grid(xp, x, w, g, plan.strategy)
     if plan.strategy == "elementwise":
         return _elementwise(xp, x, w, g)
     if plan.strategy == "shift":
@@ -449,37 +460,83 @@ def grid_extra_rows(g: Geometry) -> int:
     return max(0, -(-(need - math.prod(g.padded_spatial)) // row))
 
 
-def _from_grid(xp: Any, y: Any, g: Geometry) -> Any:
-    """``(N, C_out, P)`` on the padded grid -> ``(N, C_out, *O)``."""
-    sp = g.padded_spatial
-    y = reshape(xp, y, (y.shape[0], y.shape[1], g.out_spatial[0]) + tuple(sp[1:]))
+def _from_grid(xp: Any, y: Any, g: Geometry, inner: tuple[int, ...] | None = None) -> Any:
+    """``(N, C_out, P)`` on a grid of rows of shape ``inner`` -> ``(N, C_out, *O)``.
+
+    ``inner``: the grid's extent beyond its first axis, by default the
+    padded input's (the stride-1 grid).
+    """
+    inner = tuple(g.padded_spatial[1:]) if inner is None else inner
+    y = reshape(xp, y, (y.shape[0], y.shape[1], g.out_spatial[0]) + inner)
     keep = tuple(slice(0, o) for o in g.out_spatial[1:])
     return y[(slice(None), slice(None), slice(None)) + keep]
 
 
 def _grid(xp: Any, x: Any, w: Any, g: Geometry, strategy: str) -> Any:
     # The stride-1 forms of shift / im2col_last / im2col on the flat padded grid.
-    n, groups, cg = x.shape[0], g.groups, g.group_in
+    n, c = x.shape[0], x.shape[1]
     xf, p = _flat_grid(xp, x, g, grid_offset(g, tuple(k - 1 for k in g.kernel)))
-    offsets = grid_tap_offsets(g)
+    xf = reshape(xp, xf, (n, c, 1, xf.shape[-1]))  # one phase
+    taps = tuple((0, off) for off in grid_tap_offsets(g))
+    return _from_grid(xp, _grid_products(xp, xf, w, g, strategy, taps, p), g)
+
+
+def _phase_grid(xp: Any, x: Any, w: Any, g: Geometry, strategy: str) -> Any:
+    """A strided shift / im2col_last / im2col on the flat grid of the stride phases.
+
+    ``x`` is padded and zero-extended to :func:`phase_grid_padded`.  One copy
+    splits it into its ``prod(stride)`` phases, each flattened; every tap is
+    then one contiguous slice of one phase (:func:`phase_tap_offsets`), as on
+    the stride-1 grid, instead of a strided gather of short runs.
+    """
+    n, c, nsp = x.shape[0], x.shape[1], g.ndim
+    shape = phase_grid_shape(g)
+    split = (n, c) + tuple(v for q, s in zip(shape, g.stride) for v in (q, s))
+    perm = (0, 1) + tuple(3 + 2 * i for i in range(nsp)) + tuple(2 + 2 * i for i in range(nsp))
+    phases = xp.permute_dims(reshape(xp, x, split), perm)
+    xf = reshape(xp, phases, (n, c, math.prod(g.stride), math.prod(shape)))
+    p = g.out_spatial[0] * math.prod(shape[1:])
+    y = _grid_products(xp, xf, w, g, strategy, phase_tap_offsets(g), p)
+    return _from_grid(xp, y, g, shape[1:])
+
+
+def _grid_products(xp: Any, xf: Any, w: Any, g: Geometry, strategy: str, taps, p: int) -> Any:
+    """``(N, C_out, p)``: shift / im2col_last / im2col on flat phases ``xf`` ``(N, C, F, L)``.
+
+    ``taps[i]`` is the ``(phase, offset)`` where tap ``i`` (the last kernel
+    axis fastest) reads its ``p`` grid positions.
+    """
+    n, groups, cg = xf.shape[0], g.groups, g.group_in
+
+    def read(phase: int, offset: int, length: int) -> Any:
+        return xf[:, :, phase, offset : offset + length]
+
     if strategy == "shift":
         w_taps = _taps_leading(xp, w, g, 0)  # (T, G, Cog, Cg)
         acc = None
-        for i, off in enumerate(offsets):
-            op = reshape(xp, xf[..., off : off + p], (n, groups, cg, p))
+        for i, (phase, off) in enumerate(taps):
+            op = reshape(xp, read(phase, off, p), (n, groups, cg, p))
             acc = _accumulate(acc, xp.matmul(w_taps[i, ...], op))
     elif strategy == "im2col_last":
-        k_last, d_last = g.kernel[-1], g.dilation[-1]
-        heads = offsets[::k_last]  # the taps with last index 0
-        span = p + heads[-1]
-        cols = xp.stack([xf[..., j * d_last : j * d_last + span] for j in range(k_last)], axis=2)
+        # The taps of one kernel row differ from its first tap by the same
+        # (phase, offset) steps; rows starting in one phase share one stack.
+        k_last = g.kernel[-1]
+        heads = taps[::k_last]
+        steps = [(f - taps[0][0], off - taps[0][1]) for f, off in taps[:k_last]]
+        spans = {}
+        for f, off in heads:
+            spans[f] = max(spans.get(f, 0), off + p)
+        cols = {
+            f: xp.stack([read(f + df, do, span) for df, do in steps], axis=2)
+            for f, span in spans.items()
+        }
         w_heads = _taps_leading(xp, w, g, 1)  # (T_head, G, Cog, Cg * k_last)
         acc = None
-        for i, off in enumerate(heads):
-            op = reshape(xp, cols[..., off : off + p], (n, groups, cg * k_last, p))
+        for i, (f, off) in enumerate(heads):
+            op = reshape(xp, cols[f][..., off : off + p], (n, groups, cg * k_last, p))
             acc = _accumulate(acc, xp.matmul(w_heads[i, ...], op))
     else:  # im2col: every tap stacked, one matmul
         w2 = reshape(xp, w, (groups, g.group_out, cg * g.taps))
-        cols = xp.stack([xf[..., o : o + p] for o in offsets], axis=2)  # (N, C, T, P)
+        cols = xp.stack([read(f, off, p) for f, off in taps], axis=2)  # (N, C, T, P)
         acc = xp.matmul(w2, reshape(xp, cols, (n, groups, cg * g.taps, p)))
-    return _from_grid(xp, reshape(xp, acc, (n, g.out_channels, p)), g)
+    return reshape(xp, acc, (n, g.out_channels, p))

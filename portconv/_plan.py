@@ -187,6 +187,7 @@ class Plan:
     block: int | None = None  # fft_blocks: outputs per overlap-save block
     fft_contiguous: bool = False  # fft: transforms along contiguous axes only (see _fft)
     row_tile: int | None = None  # outputs along the first spatial axis per tile (None: all)
+    phase_grid: bool = False  # strided stacking strategy on the flat phase grid (see _direct)
 
 
 # Cost model rows (times in seconds), chosen by ``cost_table``.  ``cpu`` and
@@ -206,18 +207,26 @@ class Plan:
 #   fft_each  fixed cost of one transform in a batch of them
 #   base      fixed cost of any call (does not change a choice)
 #   x_<s>     factor on strategy s's own work; g_<s>: on its matmuls; o_<s>: set-up
-# Five entries are facts about the library, not fitted: ``fuses_taps`` (XLA
+# Six entries are facts about the library, not fitted: ``fuses_taps`` (XLA
 # fuses a chain of one-channel tap products into one loop),
 # ``copies_slices`` (XLA materialises a slice that feeds a product),
 # ``fft_contiguous`` (NumPy's FFT along a strided axis is slow: a short
 # kernel's padded axes are cheaper as DFT matmuls, and a 2-d spectrum is
 # cheaper transposed between its two transforms, 28 vs 34 ms for 1080^2;
 # XLA's is not), ``tile_bytes`` (the working set of one tile of a
-# stacking direct strategy; 0: no tiles for speed) and ``tile_stack_only``
+# stacking direct strategy; 0: no tiles for speed), ``tile_stack_only``
 # (what that working set counts: the whole workspace, or only the stacked
-# matmul operand).  NumPy allocates each large temporary afresh, and the
-# page faults and memory traffic of whole-batch stacks cost more than a loop
-# over tiles: dense 8x64x56^2 3x3 ran in 29 ms in 1-sample tiles, 31-41 ms
+# matmul operand) and ``phase_grid`` (a strided shift / im2col_last / im2col
+# runs on the flat grid of the input's stride phases: every tap becomes one
+# contiguous slice, where NumPy's strided slices copy short runs.  Same-
+# process A/B under NumPy, ``auto`` with and without: the 7x7 stride-2 stem
+# 8x3x224^2 67.6 against 74.8 ms, 16x16x64^2 5x5 stride 2 21.8 against
+# 27.2 ms, depthwise 8x128x56^2 3x3 stride 2 26.2 against 34.2 ms.  Not
+# under XLA, which fuses strided slices into its products: there a stem
+# built from phase slices (space-to-depth) ran 105-163 ms against 83-91 ms
+# strided.  The GPU row is unmeasured).  NumPy allocates each large
+# temporary afresh, and the page faults and memory traffic of whole-batch
+# stacks cost more than a loop over tiles: dense 8x64x56^2 3x3 ran in 29 ms in 1-sample tiles, 31-41 ms
 # whole.  XLA gains the same way from tiles of its stacked operand (for
 # Winograd, the transformed input): under ``jax.jit`` the 7x7 stride-2 stem
 # 8x3x224^2 ran in 62 ms in tiles against 76 ms whole, 4x32x64^2 5x5 in 35
@@ -234,6 +243,7 @@ _COSTS = {
         "fft_contiguous": 1,
         "tile_bytes": 8 << 20,
         "tile_stack_only": 0,
+        "phase_grid": 1,
         "gemm_k": 22.8,
         "gemm_n": 1.78,
         "call": 1.51e-06,
@@ -277,6 +287,7 @@ _COSTS = {
         "fft_contiguous": 0,
         "tile_bytes": 8 << 20,
         "tile_stack_only": 1,
+        "phase_grid": 0,
         "item": 6.87e-07,
         "call": 6.56e-07,
         "elem": 1.17e-10,
@@ -318,6 +329,7 @@ _COSTS = {
         "fft_contiguous": 0,
         "tile_bytes": 0,
         "tile_stack_only": 0,
+        "phase_grid": 0,
         "call": 12e-6,
         "item": 12e-6,
         "elem": 0.02e-9,
@@ -452,6 +464,14 @@ def _strategy_time(
             copied = (0 if strategy == "shift" else width) + passes * c["copies_slices"]
             x_padded = x_elems * math.prod(g.padded_spatial)
             copy = (copied + 1) * x_padded * c["copy"] * scale + passes * c["call"]
+        elif c.get("phase_grid") and _spans_strides(g):
+            # the padding and the phase split each copy the input once; the
+            # stacked width is copied over the phase grid's positions
+            copied = 0 if strategy == "shift" else width
+            x_padded = x_elems * math.prod(phase_grid_padded(g))
+            grid = g.in_channels * phase_grid_positions(g)
+            copy = (2 * x_padded + copied * grid) * c["copy"] * scale + passes * c["call"]
+            m = phase_grid_positions(g)
         else:
             copy = t * m * g.in_channels * c["copy"] * scale + passes * c["call"]
         if strategy != "im2col":  # the weight is permuted taps-first (a gather)
@@ -603,7 +623,8 @@ def _stack_bytes(g: Geometry, strategy: str, itemsize: int) -> int:
     if strategy == "winograd":
         return 16 * g.batch * math.prod(winograd_tiles(g)) * g.in_channels * itemsize
     width = {"shift": 1, "im2col_last": g.kernel[-1], "im2col": g.taps}[strategy]
-    return g.batch * math.prod(g.out_spatial) * g.in_channels * width * itemsize
+    positions = phase_grid_positions(g) if _spans_strides(g) else g.out_positions
+    return positions * g.in_channels * width * itemsize
 
 
 def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, block=None) -> int:
@@ -614,6 +635,8 @@ def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, block=None)
     if strategy == "elementwise":
         return x_padded + 2 * out
     if strategy in _STACKING:
+        if _spans_strides(g):  # padded to whole phases, and split into them
+            x_padded = 2 * g.batch * g.in_channels * math.prod(phase_grid_padded(g)) * itemsize
         return x_padded + _stack_bytes(g, strategy, itemsize) + 2 * out
     if strategy == "fft_blocks":
         (length,) = fft_shape
@@ -639,6 +662,71 @@ def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, block=None)
         )
         return x_padded + spectra + out
     raise AssertionError(strategy)
+
+
+@functools.lru_cache(maxsize=1024)
+def phase_grid_shape(g: Geometry) -> tuple[int, ...]:
+    """Length of each axis of one stride phase of the input, for the phase grid.
+
+    The padded input, zero-extended to ``stride * length`` along each axis,
+    splits into ``prod(stride)`` phases; tap ``t`` of axis ``i`` reads phase
+    ``(t * d) % s`` at offset ``(t * d) // s``.  The output grid has the
+    phases' row length, so the first axis holds enough rows for the slice
+    of the farthest tap (see :func:`phase_tap_offsets`).
+    """
+    inner = tuple(-(-n // s) for n, s in zip(g.padded_spatial[1:], g.stride[1:]))
+    row = math.prod(inner)
+    far = sum(
+        ((k - 1) * d // s) * math.prod(inner[i:])
+        for i, (k, d, s) in enumerate(zip(g.kernel, g.dilation, g.stride))
+    )
+    rows = -(-(g.out_spatial[0] * row + far) // row)
+    return (max(-(-g.padded_spatial[0] // g.stride[0]), rows),) + inner
+
+
+def phase_grid_applies(g: Geometry, device: str) -> bool:
+    """Whether a strided stacking strategy runs on the phase grid on cost row ``device``.
+
+    Only where some stride exceeds 1 and every kernel span covers its stride:
+    a kernel that skips phases (a 1x1 stride-2 layer reads one in four) would
+    copy the phases it never reads.
+    """
+    return bool(_COSTS[device]["phase_grid"]) and _spans_strides(g)
+
+
+def _spans_strides(g: Geometry) -> bool:
+    # strided, and every kernel span covers its stride (the phase grid's
+    # condition; workspaces count its copies on every cost row, a bound)
+    spans = (d * (k - 1) + 1 for k, d in zip(g.kernel, g.dilation))
+    return any(s > 1 for s in g.stride) and all(sp >= s for sp, s in zip(spans, g.stride))
+
+
+def phase_grid_padded(g: Geometry) -> tuple[int, ...]:
+    """The padded input's extent once zero-extended to whole phases."""
+    return tuple(s * n for s, n in zip(g.stride, phase_grid_shape(g)))
+
+
+def phase_grid_positions(g: Geometry) -> int:
+    """Output positions of the phase grid, every sample (surplus columns included)."""
+    return g.batch * g.out_spatial[0] * math.prod(phase_grid_shape(g)[1:])
+
+
+@functools.lru_cache(maxsize=1024)
+def phase_tap_offsets(g: Geometry) -> tuple[tuple[int, int], ...]:
+    """``(phase, flat offset)`` of every tap on the phase grid, the last kernel axis fastest.
+
+    Phases are numbered with the last axis fastest, as the split lays them out.
+    """
+    shape = phase_grid_shape(g)
+    found = []
+    for tap in itertools.product(*(range(k) for k in g.kernel)):
+        phase, offset = 0, 0
+        for i, (t, d, s) in enumerate(zip(tap, g.dilation, g.stride)):
+            shift, r = divmod(t * d, s)
+            phase = phase * s + r
+            offset += shift * math.prod(shape[i + 1 :])
+        found.append((phase, offset))
+    return tuple(found)
 
 
 def grid_offset(g: Geometry, tap: tuple[int, ...]) -> int:
@@ -949,4 +1037,5 @@ def plan_correlation(
     if strategy == "fft_blocks":
         block = fft_shape[0] - g.dilation[0] * (g.kernel[0] - 1)
     contiguous = strategy == "fft" and bool(_COSTS[device]["fft_contiguous"])
-    return Plan(g, strategy, fft_shape, tile, ws, out_bytes, cost, block, contiguous, rows)
+    phases = strategy in _STACKING and phase_grid_applies(g, device)
+    return Plan(g, strategy, fft_shape, tile, ws, out_bytes, cost, block, contiguous, rows, phases)

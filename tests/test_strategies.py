@@ -12,6 +12,7 @@ np.pad/einsum reference, on every backend (jitted under JAX).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import numpy as np
@@ -211,6 +212,10 @@ def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
             plans.append(dataclasses.replace(plan, row_tile=g.out_spatial[0] // 2))
         if strategy == "toeplitz":
             plans += [dataclasses.replace(plan, block=b) for b in blocks]
+        if strategy in ("shift", "im2col_last", "im2col") and max(g.stride) > 1:
+            # the strided forms with and without the phase grid, on every
+            # backend (the planner picks it for NumPy-like CPU libraries only)
+            plans += [dataclasses.replace(p, phase_grid=not p.phase_grid) for p in plans]
         for plan in plans:
 
             def run(x, w, plan=plan):
@@ -292,3 +297,52 @@ def test_fft_layouts_give_the_circular_convolution(backend, xshape, wshape, shap
         got = backend.to_numpy(y)
         assert got.shape == expected.shape, contiguous
         assert float(np.abs(got - expected).max()) <= eps * scale, contiguous
+
+
+@settings(max_examples=n_examples(200))
+@given(c=geometries())
+def test_phase_grid_taps_read_the_strided_input(c):
+    # Index arithmetic alone: split an array of flat indices of the padded
+    # input into its stride phases as the executor does, and check that tap
+    # t's slice holds, at output o's grid position, the index of input
+    # element o * stride + t * dilation.
+    cin = c["groups"] * c["cg"]
+    g = _plan.Geometry(
+        1, cin, cin, c["groups"], c["spatial"], c["kernel"], c["stride"], c["dilation"], c["pads"]
+    )
+    if min(g.out_spatial) < 1:
+        return
+    shape = _plan.phase_grid_shape(g)
+    whole = _plan.phase_grid_padded(g)
+    assert all(e >= n for e, n in zip(whole, g.padded_spatial))
+    nsp = g.ndim
+    index = np.arange(math.prod(whole)).reshape(whole)
+    split = tuple(v for q, s in zip(shape, g.stride) for v in (q, s))
+    perm = tuple(2 * i + 1 for i in range(nsp)) + tuple(2 * i for i in range(nsp))
+    phases = index.reshape(split).transpose(perm).reshape(math.prod(g.stride), -1)
+    p = g.out_spatial[0] * math.prod(shape[1:])
+    grid = np.stack(np.unravel_index(np.arange(p), (g.out_spatial[0],) + shape[1:]), axis=-1)
+    valid = np.all(grid < np.array(g.out_spatial), axis=-1)
+    taps = list(itertools.product(*(range(k) for k in g.kernel)))
+    for tap, (phase, offset) in zip(taps, _plan.phase_tap_offsets(g)):
+        assert offset + p <= phases.shape[1]
+        read = phases[phase, offset : offset + p][valid]
+        want = grid[valid] * np.array(g.stride) + np.array(tap) * np.array(g.dilation)
+        assert np.array_equal(read, np.ravel_multi_index(tuple(want.T), whole))
+
+
+def test_phase_grid_is_planned_for_strided_stacking_on_numpy_only():
+    f32 = dtype_info(np, np.dtype("float32"), (np.dtype("float32"),))
+
+    def chosen(stride, kernel, unroll_limited, strategy="im2col"):
+        g = _plan.Geometry(8, 3, 64, 1, (64, 64), kernel, stride, (1, 1), ((3, 3),) * 2)
+        p = _plan.plan_correlation(
+            g, "auto", f32, "cpu", True, unroll_limited, 2**40, "t", only=strategy
+        )
+        return p.phase_grid
+
+    assert chosen((2, 2), (7, 7), False)
+    assert chosen((2, 2), (7, 7), False, "shift")
+    assert not chosen((2, 2), (7, 7), True)  # XLA fuses strided slices itself
+    assert not chosen((1, 1), (7, 7), False)  # stride 1 has its own flat grid
+    assert not chosen((2, 2), (1, 1), False, "shift")  # reads one phase in four
