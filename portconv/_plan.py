@@ -466,8 +466,12 @@ def _strategy_time(
             copy = (copied + 1) * x_padded * c["copy"] * scale + passes * c["call"]
         elif c.get("phase_grid") and _spans_strides(g):
             # the padding and the phase split each copy the input once; the
-            # stacked width is copied over the phase grid's positions
-            copied = 0 if strategy == "shift" else width
+            # stacked width is copied over the phase grid's positions, for
+            # im2col_last once per phase its kernel rows start in
+            copied = {"shift": 0, "im2col": width}.get(strategy)
+            if copied is None:
+                heads = phase_tap_offsets(g)[:: g.kernel[-1]]
+                copied = width * len({phase for phase, _ in heads})
             x_padded = x_elems * math.prod(phase_grid_padded(g))
             grid = g.in_channels * phase_grid_positions(g)
             copy = (2 * x_padded + copied * grid) * c["copy"] * scale + passes * c["call"]
