@@ -226,8 +226,8 @@ class Plan:
 # built from phase slices (space-to-depth) ran 105-163 ms against 83-91 ms
 # strided.  The GPU row is unmeasured).  NumPy allocates each large
 # temporary afresh, and the page faults and memory traffic of whole-batch
-# stacks cost more than a loop over tiles: dense 8x64x56^2 3x3 ran in 29 ms in 1-sample tiles, 31-41 ms
-# whole.  XLA gains the same way from tiles of its stacked operand (for
+# stacks cost more than a loop over tiles: dense 8x64x56^2 3x3 ran in 29 ms
+# in 1-sample tiles, 31-41 ms whole.  XLA gains the same way from tiles of its stacked operand (for
 # Winograd, the transformed input): under ``jax.jit`` the 7x7 stride-2 stem
 # 8x3x224^2 ran in 62 ms in tiles against 76 ms whole, 4x32x64^2 5x5 in 35
 # against 52 ms, Winograd on 8x64x56^2 3x3 in 21-27 ms in four tiles against
