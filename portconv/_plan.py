@@ -464,7 +464,7 @@ def _strategy_time(
             copied = (0 if strategy == "shift" else width) + passes * c["copies_slices"]
             x_padded = x_elems * math.prod(g.padded_spatial)
             copy = (copied + 1) * x_padded * c["copy"] * scale + passes * c["call"]
-        elif c.get("phase_grid") and _spans_strides(g):
+        elif _phase_grid_row(g, c):
             # the padding and the phase split each copy the input once; the
             # stacked width is copied over the phase grid's positions, for
             # im2col_last once per phase its kernel rows start in
@@ -691,11 +691,17 @@ def phase_grid_shape(g: Geometry) -> tuple[int, ...]:
 def phase_grid_applies(g: Geometry, device: str) -> bool:
     """Whether a strided stacking strategy runs on the phase grid on cost row ``device``.
 
-    Only where some stride exceeds 1 and every kernel span covers its stride:
-    a kernel that skips phases (a 1x1 stride-2 layer reads one in four) would
-    copy the phases it never reads.
+    Only with two or more spatial axes (along one axis the strided form
+    already reads the phases of a single split, see ``_tap_views``), some
+    stride above 1 and every kernel span covering its stride: a kernel that
+    skips phases (a 1x1 stride-2 layer reads one in four) would copy the
+    phases it never reads.
     """
-    return bool(_COSTS[device]["phase_grid"]) and _spans_strides(g)
+    return _phase_grid_row(g, _COSTS[device])
+
+
+def _phase_grid_row(g: Geometry, c: dict) -> bool:
+    return bool(c.get("phase_grid")) and g.ndim > 1 and _spans_strides(g)
 
 
 def _spans_strides(g: Geometry) -> bool:

@@ -346,3 +346,6 @@ def test_phase_grid_is_planned_for_strided_stacking_on_numpy_only():
     assert not chosen((2, 2), (7, 7), True)  # XLA fuses strided slices itself
     assert not chosen((1, 1), (7, 7), False)  # stride 1 has its own flat grid
     assert not chosen((2, 2), (1, 1), False, "shift")  # reads one phase in four
+    line = _plan.Geometry(8, 3, 64, 1, (4096,), (7,), (2,), (1,), ((3, 3),))
+    p = _plan.plan_correlation(line, "auto", f32, "cpu", True, False, 2**40, "t", only="im2col")
+    assert not p.phase_grid  # one axis: the strided form already splits its phases
