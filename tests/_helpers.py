@@ -20,7 +20,8 @@ ARRAY_PARAMS = ("in1", "in2", "input", "weight", "bias", "grad_output")
 def n_examples(n: int) -> int:
     """Hypothesis examples for a property: ``n`` times ``$PORTCONV_EXAMPLE_SCALE``.
 
-    CI runs the full counts; the second JAX run (x64 disabled) scales down.
+    CI runs the full counts except for JAX (every example is a jit compile)
+    and Dask (a task graph per call), whose runs scale down (``noxfile.py``).
     """
     scale = float(os.environ.get("PORTCONV_EXAMPLE_SCALE", "1"))
     return max(10, int(n * scale))
