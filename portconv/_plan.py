@@ -227,12 +227,13 @@ class Plan:
 # strided.  The GPU row is unmeasured).  NumPy allocates each large
 # temporary afresh, and the page faults and memory traffic of whole-batch
 # stacks cost more than a loop over tiles: dense 8x64x56^2 3x3 ran in 29 ms
-# in 1-sample tiles, 31-41 ms whole.  XLA gains the same way from tiles of its stacked operand (for
-# Winograd, the transformed input): under ``jax.jit`` the 7x7 stride-2 stem
-# 8x3x224^2 ran in 62 ms in tiles against 76 ms whole, 4x32x64^2 5x5 in 35
-# against 52 ms, Winograd on 8x64x56^2 3x3 in 21-27 ms in four tiles against
-# 36 ms whole (lax: 27 ms).  Counting output and padded input as well would
-# tile layers whose columns already fit (64x3x32^2 3x3: 5.5 against 4.6 ms).
+# in 1-sample tiles, 31-41 ms whole.  XLA gains the same way from tiles of
+# its stacked operand (for Winograd, the transformed input): under
+# ``jax.jit`` the 7x7 stride-2 stem 8x3x224^2 ran in 62 ms in tiles against
+# 76 ms whole, 4x32x64^2 5x5 in 35 against 52 ms, Winograd on 8x64x56^2 3x3
+# in 21-27 ms in four tiles against 36 ms whole (lax: 27 ms).  Counting
+# output and padded input as well would tile layers whose columns already
+# fit (64x3x32^2 3x3: 5.5 against 4.6 ms).
 # XLA traces each tile anew, which costs compile time (that Winograd layer:
 # 2.5 s against 0.7 s), so there the tiles' unrolled operations together
 # stay within the unroll limit.  A GPU wants the whole batch.
@@ -464,7 +465,7 @@ def _strategy_time(
             copied = (0 if strategy == "shift" else width) + passes * c["copies_slices"]
             x_padded = x_elems * math.prod(g.padded_spatial)
             copy = (copied + 1) * x_padded * c["copy"] * scale + passes * c["call"]
-        elif _phase_grid_row(g, c):
+        elif phase_grid_applies(g, c):
             # the padding and the phase split each copy the input once; the
             # stacked width is copied over the phase grid's positions, for
             # im2col_last once per phase its kernel rows start in
@@ -473,9 +474,9 @@ def _strategy_time(
                 heads = phase_tap_offsets(g)[:: g.kernel[-1]]
                 copied = width * len({phase for phase, _ in heads})
             x_padded = x_elems * math.prod(phase_grid_padded(g))
-            grid = g.in_channels * phase_grid_positions(g)
-            copy = (2 * x_padded + copied * grid) * c["copy"] * scale + passes * c["call"]
-            m = phase_grid_positions(g)
+            m = phase_grid_positions(g)  # its products span the surplus columns too
+            copy = (2 * x_padded + copied * m * g.in_channels) * c["copy"] * scale
+            copy += passes * c["call"]
         else:
             copy = t * m * g.in_channels * c["copy"] * scale + passes * c["call"]
         if strategy != "im2col":  # the weight is permuted taps-first (a gather)
@@ -688,25 +689,22 @@ def phase_grid_shape(g: Geometry) -> tuple[int, ...]:
     return (max(-(-g.padded_spatial[0] // g.stride[0]), rows),) + inner
 
 
-def phase_grid_applies(g: Geometry, device: str) -> bool:
-    """Whether a strided stacking strategy runs on the phase grid on cost row ``device``.
+def phase_grid_applies(g: Geometry, c: dict) -> bool:
+    """Whether a strided stacking strategy runs on the phase grid under cost row ``c``.
 
-    Only with two or more spatial axes (along one axis the strided form
-    already reads the phases of a single split, see ``_tap_views``), some
-    stride above 1 and every kernel span covering its stride: a kernel that
-    skips phases (a 1x1 stride-2 layer reads one in four) would copy the
-    phases it never reads.
+    Only where the row allows it, with two or more spatial axes (along one
+    axis the strided form already reads the phases of a single split, see
+    ``_tap_views``), some stride above 1 and every kernel span covering its
+    stride: a kernel that skips phases (a 1x1 stride-2 layer reads one in
+    four) would copy the phases it never reads.
     """
-    return _phase_grid_row(g, _COSTS[device])
-
-
-def _phase_grid_row(g: Geometry, c: dict) -> bool:
-    return bool(c.get("phase_grid")) and g.ndim > 1 and _spans_strides(g)
+    return bool(c["phase_grid"]) and g.ndim > 1 and _spans_strides(g)
 
 
 def _spans_strides(g: Geometry) -> bool:
-    # strided, and every kernel span covers its stride (the phase grid's
-    # condition; workspaces count its copies on every cost row, a bound)
+    # strided, and every kernel span covers its stride: the geometric part of
+    # the phase grid's condition.  Workspaces count its copies wherever this
+    # holds, whatever the cost row (a bound that needs no device).
     spans = (d * (k - 1) + 1 for k, d in zip(g.kernel, g.dilation))
     return any(s > 1 for s in g.stride) and all(sp >= s for sp, s in zip(spans, g.stride))
 
@@ -1047,5 +1045,5 @@ def plan_correlation(
     if strategy == "fft_blocks":
         block = fft_shape[0] - g.dilation[0] * (g.kernel[0] - 1)
     contiguous = strategy == "fft" and bool(_COSTS[device]["fft_contiguous"])
-    phases = strategy in _STACKING and phase_grid_applies(g, device)
+    phases = strategy in _STACKING and phase_grid_applies(g, _COSTS[device])
     return Plan(g, strategy, fft_shape, tile, ws, out_bytes, cost, block, contiguous, rows, phases)
