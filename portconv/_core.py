@@ -171,9 +171,9 @@ def _correlate_untiled(xp: Any, x: Any, w: Any, plan: Plan, pad_mode: str, fill:
     zeros_after = toeplitz_zeros_after(plan, band_pads)
     if plan.phase_grid:  # whole stride phases
         zeros_after = tuple(e - s for e, s in zip(phase_grid_padded(g), g.padded_spatial))
-    if plan.strategy == "winograd":  # whole 4x4 tiles of stride 2
+    if plan.strategy == "winograd":  # whole input tiles of stride 2
         tiles = winograd_tiles(g)
-        zeros_after = tuple(2 * t + 2 - s for t, s in zip(tiles, g.padded_spatial))
+        zeros_after = tuple(2 * t + k - 1 - s for t, k, s in zip(tiles, g.kernel, g.padded_spatial))
     if plan.strategy == "fft":
         # the FFT grid's zeros come with the padding's copy (NumPy's own
         # zero-extension inside rfft ran 2.5x slower than a padded input)

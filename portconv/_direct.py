@@ -12,6 +12,7 @@ ask for it.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Any
@@ -448,6 +449,7 @@ def uses_grid(plan: Plan) -> bool:
     return plan.strategy in ("shift", "im2col_last", "im2col") and all(s == 1 for s in g.stride)
 
 
+@functools.lru_cache(maxsize=1024)
 def grid_extra_rows(g: Geometry) -> int:
     """Rows to add below the padding so every tap slice of the flat grid fits.
 

@@ -115,12 +115,11 @@ def _axis_pieces(xp: Any, x: Any, axis: int, lo: int, hi: int, mode: str, fill: 
     if mode != "constant":
         indices = [source_index(i, n, mode) for i in range(-lo, n + hi)]
         return _take_runs(xp, x, axis, indices)
-    pieces = []
-    for width in (lo, None, hi):
-        if width is None:
-            pieces.append(x)
-        elif width:
-            shape = list(x.shape)
-            shape[axis] = width
-            pieces.append(xp.full(tuple(shape), fill, dtype=x.dtype, device=device_of(x)))
-    return pieces
+    # one fill for both sides (an array call costs microseconds on small inputs)
+    shape = list(x.shape)
+    shape[axis] = lo + hi
+    both = xp.full(tuple(shape), fill, dtype=x.dtype, device=device_of(x))
+    before = [slice(None)] * x.ndim
+    after = list(before)
+    before[axis], after[axis] = slice(0, lo), slice(lo, lo + hi)
+    return [both[tuple(before)]] * (lo > 0) + [x] + [both[tuple(after)]] * (hi > 0)

@@ -536,14 +536,17 @@ def _strategy_time(
         own, gemm = _strategy_time(framed, "fft", dtype, c, fft_shape, None)
         return own + 6 * c["call"], gemm
     if strategy == "winograd":
-        # 16 products (one per transformed tile position) over 4x4 tiles of
-        # stride 2, framed by additions: about 6 passes over 4x the input
-        # (B^T d B) and over 4x the output (A^T m A)
+        # one product per transformed tile position ((r + 1)^2 for an r x r
+        # kernel) over tiles of stride 2, framed by additions: for 3x3 about
+        # 6 passes over 4x the input (B^T d B) and over 4x the output
+        # (A^T m A); each transform's terms grow with r + 1
         tiles = g.batch * math.prod(winograd_tiles(g))
-        gemm = _gemm_time(c, g.out_channels, g.in_channels, tiles, scale, 16)
-        adds = 6 * 16 * tiles * (g.in_channels + g.out_channels) * c["elem"] * scale
-        kernel = 6 * 16 * g.out_channels * g.in_channels * c["elem"] * scale
-        return adds + kernel + 40 * c["call"], gemm
+        values = winograd_values(g)
+        gemm = _gemm_time(c, g.out_channels, g.in_channels, tiles, scale, values)
+        per = 1.5 * values * sum(k + 1 for k in g.kernel) / 2
+        adds = per * tiles * (g.in_channels + g.out_channels) * c["elem"] * scale
+        kernel = per * g.out_channels * g.in_channels * c["elem"] * scale
+        return adds + kernel + unrolled_ops(g, strategy) * c["call"], gemm
     raise AssertionError(strategy)
 
 
@@ -626,7 +629,9 @@ def _stack_bytes(g: Geometry, strategy: str, itemsize: int) -> int:
     tap's columns (im2col), or the 16 transformed values per tile (Winograd).
     """
     if strategy == "winograd":
-        return 16 * g.batch * math.prod(winograd_tiles(g)) * g.in_channels * itemsize
+        return (
+            winograd_values(g) * g.batch * math.prod(winograd_tiles(g)) * g.in_channels * itemsize
+        )
     width = {"shift": 1, "im2col_last": g.kernel[-1], "im2col": g.taps}[strategy]
     positions = phase_grid_positions(g) if _spans_strides(g) else g.out_positions
     return positions * g.in_channels * width * itemsize
@@ -654,9 +659,9 @@ def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, block=None)
         frames = x_padded * (block + span - 1) // block
         return x_padded + frames + 3 * out
     if strategy == "winograd":
-        tiles = g.batch * math.prod(winograd_tiles(g))
-        # the transformed input (16 per tile) and the products, with a copy each
-        return x_padded + 2 * 16 * tiles * (g.in_channels + g.out_channels) * itemsize + 2 * out
+        values = winograd_values(g) * g.batch * math.prod(winograd_tiles(g))
+        # the transformed input and the products, with a copy each
+        return x_padded + 2 * values * (g.in_channels + g.out_channels) * itemsize + 2 * out
     if strategy == "fft":
         pts = math.prod(fft_shape)
         citem = itemsize * 2 if itemsize < 16 else itemsize
@@ -859,24 +864,38 @@ def _batch_tile(
     return tile, (whole if tile >= g.batch else tiled(tile))
 
 
+#: Kernel lengths per axis of Winograd F(2, r) (``_winograd.WINOGRAD_POINTS``).
+WINOGRAD_KERNELS = (2, 3, 4, 5)
+
+
 def winograd_tiles(g: Geometry) -> tuple[int, ...]:
     """Winograd's 2x2 output tiles along each spatial axis."""
     return tuple(-(-o // 2) for o in g.out_spatial)
 
 
-def winograd_applies(g: Geometry, dtype: DtypeInfo) -> bool:
-    """Whether the Winograd F(2x2, 3x3) strategy can run ``g``.
+def winograd_applies(g: Geometry, dtype: DtypeInfo, c: dict) -> bool:
+    """Whether the Winograd strategy can run ``g`` under cost row ``c``.
 
     A fast algorithm like the FFT (only ``method="auto"`` may choose it):
-    real floating dtypes, 2-d, 3x3 kernel, stride and dilation 1, no groups.
+    real floating dtypes, 2-d, stride and dilation 1, no groups, and a 3x3
+    kernel; where the row fuses elementwise chains (``fuses_taps``: XLA)
+    any kernel of 2 to 5 taps per axis.  Elsewhere only 3x3 was measured,
+    and it never won on NumPy.
     """
+    if g.ndim != 2 or (g.kernel != (3, 3) and not c["fuses_taps"]):
+        return False
     return (
         dtype.kind == "real"
-        and g.kernel == (3, 3)
+        and all(k in WINOGRAD_KERNELS for k in g.kernel)
         and g.stride == (1, 1)
         and g.dilation == (1, 1)
         and g.groups == 1
     )
+
+
+def winograd_values(g: Geometry) -> int:
+    """Transformed input values per tile of Winograd: ``prod(kernel + 1)``."""
+    return math.prod(k + 1 for k in g.kernel)
 
 
 def _fft_exact_for_ints(g: Geometry, dtype: DtypeInfo, float_eps: float) -> bool:
@@ -928,7 +947,7 @@ def unrolled_ops(g: Geometry, strategy: str) -> int:
         "fft": 1,
         "fft_blocks": 1,
         "toeplitz": g.taps // g.kernel[-1],
-        "winograd": 40,
+        "winograd": 2 * winograd_values(g) + 8,
     }[strategy]
 
 
@@ -1002,7 +1021,7 @@ def plan_correlation(
     block_length = _block_length(g, dtype, device) if "fft" in candidates else None
     if block_length is not None:
         candidates.append("fft_blocks")
-    if method == "auto" and winograd_applies(g, dtype):
+    if method == "auto" and winograd_applies(g, dtype, _COSTS[device]):
         candidates.append("winograd")
     toeplitz_block = _toeplitz_block(g, dtype, device) if method != "fft" else None
     if toeplitz_block is not None:

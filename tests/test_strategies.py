@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portconv import _core, _fft, _plan
+from portconv import _core, _fft, _plan, _winograd
 from portconv._compat import namespace_of
 from portconv._dtypes import dtype_info
 
@@ -97,14 +97,14 @@ def test_every_strategy_matches_the_reference(backend, c):
     assert ran is None or ("shift" in ran and ("elementwise" in ran) == (c["cg"] == 1)), ran
 
 
-def _winograd_case(spatial, pads, mode="constant", fill=0, batch=2, c_in=3, c_out=2):
+def _winograd_case(spatial, pads, mode="constant", fill=0, batch=2, c_in=3, c_out=2, kernel=(3, 3)):
     return {
         "batch": batch,
         "groups": 1,
         "cg": c_in,
         "cog": c_out,
         "spatial": spatial,
-        "kernel": (3, 3),
+        "kernel": kernel,
         "stride": (1, 1),
         "dilation": (1, 1),
         "pads": pads,
@@ -123,10 +123,18 @@ def _winograd_case(spatial, pads, mode="constant", fill=0, batch=2, c_in=3, c_ou
         _winograd_case((6, 6), ((1, 2), (-1, 1))),  # a cropped edge
         _winograd_case((6, 7), ((1, 1), (1, 1)), "reflect", batch=3),
         _winograd_case((5, 6), ((2, 1), (1, 1)), "constant", fill=1.5, c_in=1, c_out=4),
+        # other kernels (Toom-Cook transforms of 3 to 6 points per axis)
+        _winograd_case((9, 8), ((2, 2), (2, 2)), kernel=(5, 5)),
+        _winograd_case((7, 6), ((0, 1), (1, 0)), kernel=(2, 2)),
+        _winograd_case((8, 11), ((1, 2), (2, 1)), "reflect", kernel=(4, 4)),
+        _winograd_case((6, 9), ((1, 1), (2, 2)), kernel=(3, 5)),
+        _winograd_case((10, 7), ((0, 0), (1, 1)), kernel=(5, 2), batch=3, c_in=2, c_out=3),
     ],
 )
 def test_winograd_matches_the_reference(backend, c):
-    # the hypothesis geometries rarely draw its one admissible shape
+    # the hypothesis geometries rarely draw an admissible shape; the
+    # strategy is forced, so every kernel size runs on every backend (the
+    # planner offers kernels other than 3x3 only under XLA)
     assert _check_strategies(backend, c, ("winograd",)) == ["winograd"]
 
 
@@ -202,7 +210,14 @@ def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
         try:
             plan = _core.make_plan("test", xp, x, g, "auto", info, 2**40, only=strategy)
         except LookupError:
-            continue
+            if strategy != "winograd":
+                continue
+            try:  # kernels other than 3x3 are planned under XLA only: plan there, run here
+                plan = _plan.plan_correlation(
+                    g, "auto", info, "cpu", True, True, 2**40, "test", only=strategy
+                )
+            except LookupError:
+                continue
         ran.append(strategy)
         plans = [plan]
         if g.batch > 1:  # and in batch tiles, the last one shorter when batch is 3
@@ -236,6 +251,34 @@ def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
             except AssertionError as exc:
                 raise AssertionError(f"strategy {strategy!r}, plan {plan}: {exc}") from exc
     return ran
+
+
+@pytest.mark.parametrize("r", _plan.WINOGRAD_KERNELS)
+def test_toom_cook_transforms_correlate(r):
+    # F(2, r) in one dimension: A^T [(G g) * (B^T d)] is the 2-output correlation
+    at, g, bt = (np.array(m) for m in _winograd.toom_cook(r))
+    assert at.shape == (2, r + 1) and g.shape == (r + 1, r) and bt.shape == (r + 1, r + 1)
+    rng = np.random.default_rng(r)
+    d, k = rng.standard_normal(r + 1), rng.standard_normal(r)
+    expected = [d[i : i + r] @ k for i in range(2)]
+    np.testing.assert_allclose(at @ ((g @ k) * (bt @ d)), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_winograd_beyond_3x3_is_offered_under_xla_only():
+    f32 = _plan.DtypeInfo("real", 4)
+
+    def offered(kernel, xla):
+        pads = tuple((k // 2, k // 2) for k in kernel)
+        g = _plan.Geometry(4, 8, 8, 1, (16, 16), kernel, (1, 1), (1, 1), pads)
+        try:
+            _plan.plan_correlation(g, "auto", f32, "cpu", True, xla, 2**30, "t", only="winograd")
+        except LookupError:
+            return False
+        return True
+
+    assert offered((3, 3), False) and offered((3, 3), True)
+    assert offered((5, 5), True) and offered((2, 4), True) and not offered((5, 5), False)
+    assert not offered((6, 6), True) and not offered((1, 3), True)
 
 
 def test_only_rejects_an_inadmissible_strategy():
