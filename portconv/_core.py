@@ -31,7 +31,7 @@ from ._plan import (
     phase_grid_padded,
     plan_correlation,
     row_tile_geometry,
-    winograd_tiles,
+    winograd_input,
 )
 from ._winograd import run_winograd
 
@@ -171,9 +171,9 @@ def _correlate_untiled(xp: Any, x: Any, w: Any, plan: Plan, pad_mode: str, fill:
     zeros_after = toeplitz_zeros_after(plan, band_pads)
     if plan.phase_grid:  # whole stride phases
         zeros_after = tuple(e - s for e, s in zip(phase_grid_padded(g), g.padded_spatial))
-    if plan.strategy == "winograd":  # whole input tiles of stride 2
-        tiles = winograd_tiles(g)
-        zeros_after = tuple(2 * t + k - 1 - s for t, k, s in zip(tiles, g.kernel, g.padded_spatial))
+    if plan.strategy == "winograd":  # whole input tiles of stride 2 (of the stride phases)
+        need = winograd_input(g)
+        zeros_after = tuple(max(0, n - s) for n, s in zip(need, g.padded_spatial))
     if plan.strategy == "fft":
         # the FFT grid's zeros come with the padding's copy (NumPy's own
         # zero-extension inside rfft ran 2.5x slower than a padded input)

@@ -1,4 +1,4 @@
-"""Winograd F(2x2, r0 x r1) strategy for small stride-1, ungrouped 2-d layers.
+"""Winograd F(2x2, r0 x r1) strategy for small ungrouped 2-d layers.
 
 Each ``(r0 + 1) x (r1 + 1)`` input tile and the kernel are transformed so
 that the tile's 2x2 outputs cost ``(r0 + 1) * (r1 + 1)`` multiplies per
@@ -8,6 +8,11 @@ additions.  3x3: 16 products against 36 (2.25x fewer multiply-adds); 5x5:
 36 against 100 (2.8x).  The transforms are Toom-Cook's, built here in exact
 fractions from the interpolation points 0, 1, -1, 2, -2 and infinity (Lavin
 and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
+
+A strided layer runs as the stride-1 layer of its stride phases stacked as
+channels, the kernel zero-padded to whole phases and split the same way
+(``_plan.winograd_geometry``): 4x4 stride 2 becomes 2x2 over four times the
+channels.
 
 It pays where the additions fuse (XLA); NumPy runs each addition as a pass
 over memory and stays with the direct forms.  Like the FFT it mixes the
@@ -23,7 +28,8 @@ from fractions import Fraction
 from typing import Any
 
 from ._compat import reshape
-from ._plan import Geometry, winograd_tiles
+from ._pad import pad_axes
+from ._plan import Geometry, winograd_geometry, winograd_input, winograd_tiles
 
 __all__ = ["run_winograd", "toom_cook"]
 
@@ -106,8 +112,33 @@ def _tile_inputs(x: Any, axis: int, tiles: int, size: int) -> list[Any]:
     return [_along(x, axis, slice(k, k + 2 * tiles - 1, 2)) for k in range(size)]
 
 
+def _phases_as_channels(xp: Any, x: Any, w: Any, g: Geometry) -> tuple[Any, Any, Geometry]:
+    """A strided layer as the stride-1 one of :func:`winograd_geometry`: inputs and kernel split.
+
+    ``x`` is padded at least to :func:`winograd_input`; input phase
+    ``(p0, p1)`` of channel ``c`` becomes channel ``(c * s0 + p0) * s1 + p1``,
+    and so does the kernel's, zero-padded to whole phases.
+    """
+    wg = winograd_geometry(g)
+    (s0, s1), (q0, q1) = g.stride, wg.kernel
+    h, v = (e // s for e, s in zip(winograd_input(g), g.stride))  # whole tiles of phase rows
+    n, c, o = x.shape[0], g.in_channels, g.out_channels
+    x = x[:, :, : h * s0, : v * s1]
+    x = xp.permute_dims(reshape(xp, x, (n, c, h, s0, v, s1)), (0, 1, 3, 5, 2, 4))
+    x = reshape(xp, x, (n, wg.in_channels, h, v))
+    grow = tuple(q * s - k for q, s, k in zip(wg.kernel, g.stride, g.kernel))
+    w = pad_axes(xp, w, ((0, 0), (0, 0)), "constant", 0, grow)
+    w = xp.permute_dims(reshape(xp, w, (o, c, q0, s0, q1, s1)), (0, 1, 3, 5, 2, 4))
+    return x, reshape(xp, w, (o, wg.in_channels, q0, q1)), wg
+
+
 def run_winograd(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
-    """Correlate padded ``x`` ``(N, C, 2*th + r0 - 1, 2*tw + r1 - 1)`` with ``w`` ``(O, C, r0, r1)``."""
+    """Correlate padded ``x`` with ``w`` ``(O, C, r0, r1)``: ``x`` holds :func:`winograd_input`.
+
+    A strided layer runs on its stride phases (:func:`_phases_as_channels`).
+    """
+    if g.stride != (1, 1):
+        x, w, g = _phases_as_channels(xp, x, w, g)
     n, c, o = x.shape[0], g.in_channels, g.out_channels
     (r0, r1), (th, tw) = g.kernel, winograd_tiles(g)
     (at0, g0, bt0), (at1, g1, bt1) = toom_cook(r0), toom_cook(r1)

@@ -97,7 +97,9 @@ def test_every_strategy_matches_the_reference(backend, c):
     assert ran is None or ("shift" in ran and ("elementwise" in ran) == (c["cg"] == 1)), ran
 
 
-def _winograd_case(spatial, pads, mode="constant", fill=0, batch=2, c_in=3, c_out=2, kernel=(3, 3)):
+def _winograd_case(
+    spatial, pads, mode="constant", fill=0, batch=2, c_in=3, c_out=2, kernel=(3, 3), stride=(1, 1)
+):
     return {
         "batch": batch,
         "groups": 1,
@@ -105,7 +107,7 @@ def _winograd_case(spatial, pads, mode="constant", fill=0, batch=2, c_in=3, c_ou
         "cog": c_out,
         "spatial": spatial,
         "kernel": kernel,
-        "stride": (1, 1),
+        "stride": stride,
         "dilation": (1, 1),
         "pads": pads,
         "mode": mode,
@@ -129,6 +131,11 @@ def _winograd_case(spatial, pads, mode="constant", fill=0, batch=2, c_in=3, c_ou
         _winograd_case((8, 11), ((1, 2), (2, 1)), "reflect", kernel=(4, 4)),
         _winograd_case((6, 9), ((1, 1), (2, 2)), kernel=(3, 5)),
         _winograd_case((10, 7), ((0, 0), (1, 1)), kernel=(5, 2), batch=3, c_in=2, c_out=3),
+        # strided: the stride phases as channels (a zero-padded sub-kernel)
+        _winograd_case((12, 11), ((1, 1), (1, 1)), kernel=(4, 4), stride=(2, 2), c_in=4),
+        _winograd_case((13, 9), ((2, 2), (2, 1)), kernel=(5, 5), stride=(2, 2), c_in=4),
+        _winograd_case((9, 14), ((0, 1), (2, 2)), "reflect", kernel=(4, 5), stride=(2, 2), c_in=5),
+        _winograd_case((15, 10), ((1, 0), (0, 0)), kernel=(6, 4), stride=(3, 2), c_in=3),
     ],
 )
 def test_winograd_matches_the_reference(backend, c):
@@ -279,6 +286,23 @@ def test_winograd_beyond_3x3_is_offered_under_xla_only():
     assert offered((3, 3), False) and offered((3, 3), True)
     assert offered((5, 5), True) and offered((2, 4), True) and not offered((5, 5), False)
     assert not offered((6, 6), True) and not offered((1, 3), True)
+
+    def offered_strided(kernel, stride, c_in):
+        pads = tuple((k // 2, k // 2) for k in kernel)
+        g = _plan.Geometry(2, c_in, 8, 1, (32, 32), kernel, stride, (1, 1), pads)
+        try:
+            _plan.plan_correlation(g, "auto", f32, "cpu", True, True, 2**30, "t", only="winograd")
+        except LookupError:
+            return False
+        return True
+
+    # stride phases as channels: a 2x2 or 3x3 sub-kernel, 16+ channels, 1.5x fewer products
+    assert offered_strided((4, 4), (2, 2), 4) and offered_strided((5, 5), (2, 2), 8)
+    assert not offered_strided((3, 3), (2, 2), 8)  # a 2x2 sub-kernel saves nothing
+    assert not offered_strided((7, 7), (2, 2), 3)  # the stem: 12 phase channels
+    g = _plan.Geometry(2, 8, 8, 1, (32, 32), (4, 4), (2, 2), (1, 1), ((1, 1), (1, 1)))
+    with pytest.raises(LookupError):  # NumPy-like rows: 3x3 stride 1 only
+        _plan.plan_correlation(g, "auto", f32, "cpu", True, False, 2**30, "t", only="winograd")
 
 
 def test_only_rejects_an_inadmissible_strategy():
