@@ -535,8 +535,9 @@ def _strategy_time(
         framed = dataclasses.replace(g, batch=g.batch * nb)
         own, gemm = _strategy_time(framed, "fft", dtype, c, fft_shape, None)
         return own + 6 * c["call"], gemm
-    if strategy == "winograd" and g.stride != winograd_geometry(g).stride:
-        # the padding's copy, then the phase split's
+    if strategy == "winograd" and any(s > 1 for s in g.stride):
+        # the stride-1 problem of the stride phases, after the padding's copy
+        # and the phase split's
         own, gemm = _strategy_time(winograd_geometry(g), strategy, dtype, c, fft_shape, block)
         return own + 2 * x_elems * math.prod(g.padded_spatial) * c["copy"] * scale, gemm
     if strategy == "winograd":
@@ -630,7 +631,8 @@ def _stack_bytes(g: Geometry, strategy: str, itemsize: int) -> int:
     """Bytes of the matmul operand a stacking strategy (or Winograd) builds.
 
     One tap's slice (shift), one kernel row's columns (im2col_last), every
-    tap's columns (im2col), or the 16 transformed values per tile (Winograd).
+    tap's columns (im2col), or Winograd's transformed values (16 per tile
+    and channel for 3x3).
     """
     if strategy == "winograd":
         wg = winograd_geometry(g)
@@ -899,6 +901,8 @@ def winograd_applies(g: Geometry, dtype: DtypeInfo, c: dict) -> bool:
     """
     if g.ndim != 2 or g.groups != 1 or g.dilation != (1, 1) or dtype.kind != "real":
         return False
+    if dtype.itemsize < 4 and max(winograd_geometry(g).kernel) > 3:
+        return False  # the points +-2 (4 or 5 taps) would cost a 16-bit float its precision
     if g.stride == (1, 1):
         shape_ok = g.kernel == (3, 3) or bool(c["fuses_taps"])
         return shape_ok and all(k in WINOGRAD_KERNELS for k in g.kernel)

@@ -18,7 +18,7 @@ It pays where the additions fuse (XLA); NumPy runs each addition as a pass
 over memory and stays with the direct forms.  Like the FFT it mixes the
 inputs of a tile, so a NaN or Inf spreads to its tile's four outputs.
 Points beyond +-1 cost accuracy: float32 errors grow from about 4e-7 of
-the largest output (3x3, points 0 and +-1 only) to about 1e-5 (5x5).
+the largest output (3x3, points 0 and +-1 only) to about 5e-6 (5x5).
 """
 
 from __future__ import annotations

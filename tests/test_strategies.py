@@ -303,6 +303,11 @@ def test_winograd_beyond_3x3_is_offered_under_xla_only():
     g = _plan.Geometry(2, 8, 8, 1, (32, 32), (4, 4), (2, 2), (1, 1), ((1, 1), (1, 1)))
     with pytest.raises(LookupError):  # NumPy-like rows: 3x3 stride 1 only
         _plan.plan_correlation(g, "auto", f32, "cpu", True, False, 2**30, "t", only="winograd")
+    f16 = _plan.DtypeInfo("real", 2)
+    g5 = _plan.Geometry(2, 8, 8, 1, (32, 32), (5, 5), (1, 1), (1, 1), ((2, 2), (2, 2)))
+    with pytest.raises(LookupError):  # 16-bit floats: no points beyond +-1
+        _plan.plan_correlation(g5, "auto", f16, "cpu", True, True, 2**30, "t", only="winograd")
+    _plan.plan_correlation(g, "auto", f16, "cpu", True, True, 2**30, "t", only="winograd")  # 0, 1
 
 
 def test_only_rejects_an_inadmissible_strategy():
