@@ -219,7 +219,7 @@ def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
         except LookupError:
             if strategy != "winograd":
                 continue
-            try:  # kernels other than 3x3 are planned under XLA only: plan there, run here
+            try:  # other kernels and strides are planned under XLA only: plan there, run here
                 plan = _plan.plan_correlation(
                     g, "auto", info, "cpu", True, True, 2**40, "test", only=strategy
                 )
@@ -272,13 +272,12 @@ def test_toom_cook_transforms_correlate(r):
 
 
 def test_winograd_beyond_3x3_is_offered_under_xla_only():
-    f32 = _plan.DtypeInfo("real", 4)
-
-    def offered(kernel, xla):
+    def offered(kernel, xla, stride=(1, 1), c_in=8, itemsize=4):
         pads = tuple((k // 2, k // 2) for k in kernel)
-        g = _plan.Geometry(4, 8, 8, 1, (16, 16), kernel, (1, 1), (1, 1), pads)
+        g = _plan.Geometry(2, c_in, 8, 1, (32, 32), kernel, stride, (1, 1), pads)
+        info = _plan.DtypeInfo("real", itemsize)
         try:
-            _plan.plan_correlation(g, "auto", f32, "cpu", True, xla, 2**30, "t", only="winograd")
+            _plan.plan_correlation(g, "auto", info, "cpu", True, xla, 2**30, "t", only="winograd")
         except LookupError:
             return False
         return True
@@ -286,28 +285,13 @@ def test_winograd_beyond_3x3_is_offered_under_xla_only():
     assert offered((3, 3), False) and offered((3, 3), True)
     assert offered((5, 5), True) and offered((2, 4), True) and not offered((5, 5), False)
     assert not offered((6, 6), True) and not offered((1, 3), True)
-
-    def offered_strided(kernel, stride, c_in):
-        pads = tuple((k // 2, k // 2) for k in kernel)
-        g = _plan.Geometry(2, c_in, 8, 1, (32, 32), kernel, stride, (1, 1), pads)
-        try:
-            _plan.plan_correlation(g, "auto", f32, "cpu", True, True, 2**30, "t", only="winograd")
-        except LookupError:
-            return False
-        return True
-
     # stride phases as channels: a 2x2 or 3x3 sub-kernel, 16+ channels, 1.5x fewer products
-    assert offered_strided((4, 4), (2, 2), 4) and offered_strided((5, 5), (2, 2), 8)
-    assert not offered_strided((3, 3), (2, 2), 8)  # a 2x2 sub-kernel saves nothing
-    assert not offered_strided((7, 7), (2, 2), 3)  # the stem: 12 phase channels
-    g = _plan.Geometry(2, 8, 8, 1, (32, 32), (4, 4), (2, 2), (1, 1), ((1, 1), (1, 1)))
-    with pytest.raises(LookupError):  # NumPy-like rows: 3x3 stride 1 only
-        _plan.plan_correlation(g, "auto", f32, "cpu", True, False, 2**30, "t", only="winograd")
-    f16 = _plan.DtypeInfo("real", 2)
-    g5 = _plan.Geometry(2, 8, 8, 1, (32, 32), (5, 5), (1, 1), (1, 1), ((2, 2), (2, 2)))
-    with pytest.raises(LookupError):  # 16-bit floats: no points beyond +-1
-        _plan.plan_correlation(g5, "auto", f16, "cpu", True, True, 2**30, "t", only="winograd")
-    _plan.plan_correlation(g, "auto", f16, "cpu", True, True, 2**30, "t", only="winograd")  # 0, 1
+    assert offered((4, 4), True, (2, 2), 4) and offered((5, 5), True, (2, 2))
+    assert not offered((4, 4), False, (2, 2))  # NumPy-like rows: 3x3 stride 1 only
+    assert not offered((3, 3), True, (2, 2))  # a 2x2 sub-kernel saves nothing
+    assert not offered((7, 7), True, (2, 2), 3)  # the stem: 12 phase channels
+    # 16-bit floats: no points beyond +-1 (a 2x2 sub-kernel needs only 0 and 1)
+    assert not offered((5, 5), True, itemsize=2) and offered((4, 4), True, (2, 2), itemsize=2)
 
 
 def test_only_rejects_an_inadmissible_strategy():
