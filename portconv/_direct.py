@@ -483,6 +483,18 @@ def _grid(xp: Any, x: Any, w: Any, g: Geometry, strategy: str) -> Any:
     return _from_grid(xp, _grid_products(xp, xf, w, g, strategy, taps, p), g)
 
 
+def stride_phases(xp: Any, x: Any, stride: tuple[int, ...], lengths: tuple[int, ...]) -> Any:
+    """``(N, C, *S)`` with ``S = stride * lengths`` as ``(N, C, *stride, *lengths)`` (a view).
+
+    Element ``[n, c, *r, *q]`` is ``x[n, c, *(q * stride + r)]``: phase ``r``
+    of every axis, ready to be copied by the caller's next reshape.
+    """
+    nsp = len(stride)
+    split = tuple(x.shape[:2]) + tuple(v for q, s in zip(lengths, stride) for v in (q, s))
+    perm = (0, 1) + tuple(3 + 2 * i for i in range(nsp)) + tuple(2 + 2 * i for i in range(nsp))
+    return xp.permute_dims(reshape(xp, x, split), perm)
+
+
 def _phase_grid(xp: Any, x: Any, w: Any, g: Geometry, strategy: str) -> Any:
     """A strided shift / im2col_last / im2col on the flat grid of the stride phases.
 
@@ -491,11 +503,9 @@ def _phase_grid(xp: Any, x: Any, w: Any, g: Geometry, strategy: str) -> Any:
     then one contiguous slice of one phase (:func:`phase_tap_offsets`), as on
     the stride-1 grid, instead of a strided gather of short runs.
     """
-    n, c, nsp = x.shape[0], x.shape[1], g.ndim
+    n, c = x.shape[0], x.shape[1]
     shape = phase_grid_shape(g)
-    split = (n, c) + tuple(v for q, s in zip(shape, g.stride) for v in (q, s))
-    perm = (0, 1) + tuple(3 + 2 * i for i in range(nsp)) + tuple(2 + 2 * i for i in range(nsp))
-    phases = xp.permute_dims(reshape(xp, x, split), perm)
+    phases = stride_phases(xp, x, g.stride, shape)
     xf = reshape(xp, phases, (n, c, math.prod(g.stride), math.prod(shape)))
     p = g.out_spatial[0] * math.prod(shape[1:])
     y = _grid_products(xp, xf, w, g, strategy, phase_tap_offsets(g), p)

@@ -28,6 +28,7 @@ from fractions import Fraction
 from typing import Any
 
 from ._compat import reshape
+from ._direct import stride_phases
 from ._pad import pad_axes
 from ._plan import Geometry, winograd_geometry, winograd_input, winograd_tiles
 
@@ -120,16 +121,13 @@ def _phases_as_channels(xp: Any, x: Any, w: Any, g: Geometry) -> tuple[Any, Any,
     and so does the kernel's, zero-padded to whole phases.
     """
     wg = winograd_geometry(g)
-    (s0, s1), (q0, q1) = g.stride, wg.kernel
     h, v = (e // s for e, s in zip(winograd_input(g), g.stride))  # whole tiles of phase rows
-    n, c, o = x.shape[0], g.in_channels, g.out_channels
-    x = x[:, :, : h * s0, : v * s1]
-    x = xp.permute_dims(reshape(xp, x, (n, c, h, s0, v, s1)), (0, 1, 3, 5, 2, 4))
-    x = reshape(xp, x, (n, wg.in_channels, h, v))
+    x = stride_phases(xp, x[:, :, : h * g.stride[0], : v * g.stride[1]], g.stride, (h, v))
     grow = tuple(q * s - k for q, s, k in zip(wg.kernel, g.stride, g.kernel))
     w = pad_axes(xp, w, ((0, 0), (0, 0)), "constant", 0, grow)
-    w = xp.permute_dims(reshape(xp, w, (o, c, q0, s0, q1, s1)), (0, 1, 3, 5, 2, 4))
-    return x, reshape(xp, w, (o, wg.in_channels, q0, q1)), wg
+    w = stride_phases(xp, w, g.stride, wg.kernel)
+    x = reshape(xp, x, (x.shape[0], wg.in_channels, h, v))
+    return x, reshape(xp, w, (g.out_channels, wg.in_channels) + wg.kernel), wg
 
 
 def run_winograd(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
