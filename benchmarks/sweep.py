@@ -192,6 +192,11 @@ TRAIN_SHAPES: tuple[Shape, ...] = (
     _nn("grouped 2x32x28^2 g8 3x3", (2, 32, 28, 28), (32, 4, 3, 3), padding=1, groups=8),
     _nn("dilated 1x16x64^2 3x3 d3", (1, 16, 64, 64), (16, 16, 3, 3), padding=3, dilation=3),
     _nn("conv 2x32x28^2->64 3x3 s2", (2, 32, 28, 28), (64, 32, 3, 3), stride=2, padding=1),
+    # batched layers with 2-5-tap kernels, where XLA's Winograd competes
+    _nn("conv 8x16x64^2->16 5x5", (8, 16, 64, 64), (16, 16, 5, 5), padding=2),
+    _nn("conv 8x64x32^2->64 4x4", (8, 64, 32, 32), (64, 64, 4, 4), padding=2),
+    _nn("conv 4x32x48^2->32 2x2", (4, 32, 48, 48), (32, 32, 2, 2)),
+    _nn("conv 8x32x64^2->64 4x4 s2", (8, 32, 64, 64), (64, 32, 4, 4), stride=2, padding=1),
     _nn("conv1d 2x32x2048->32 k5", (2, 32, 2048), (32, 32, 5), padding=2),
     _nn("conv1d 4x8x4096->16 k31", (4, 8, 4096), (16, 8, 31), padding=15),
     _nn("conv1d 16x128x64->128 k3", (16, 128, 64), (128, 128, 3), padding=1),

@@ -238,6 +238,11 @@ class Plan:
 # 2.5 s against 0.7 s), so there the tiles' unrolled operations together
 # stay within the unroll limit.  A GPU wants the whole batch.
 _COSTS = {
+    # Refitted on 2026-11-29 (three training sweeps and a new matmul probe
+    # of that day): the day's host ran NumPy 2-5x faster than the host of the
+    # previous fit, so the old row over-priced every call (fit loss 1.02,
+    # now 0.24) and picked within 10% on 40-41 of the 50 evaluation shapes,
+    # the new one on 42.
     "cpu": {
         "fuses_taps": 0,
         "copies_slices": 0,
@@ -245,34 +250,34 @@ _COSTS = {
         "tile_bytes": 8 << 20,
         "tile_stack_only": 0,
         "phase_grid": 1,
-        "gemm_k": 22.8,
-        "gemm_n": 1.78,
-        "call": 1.51e-06,
         "item": 8e-08,
-        "elem": 6.4e-10,
-        "copy": 8.04e-10,
-        "gather": 2.32e-09,
-        "read": 3.16e-10,
-        "gemm": 2.45e-11,
-        "fft": 1.45e-09,
-        "fft_each": 4.28e-07,
-        "base": 0.000405,
-        "x_elementwise": 1.18,
-        "x_shift": 1.04,
-        "x_im2col_last": 0.38,
-        "x_im2col": 0.875,
-        "x_toeplitz": 1.02,
-        "x_fft": 0.685,
-        "x_fft_blocks": 0.473,
-        "x_winograd": 1,
-        "o_elementwise": 1.53e-05,
-        "o_shift": 2.17e-05,
-        "o_im2col_last": 1.05e-05,
-        "o_im2col": 1.26e-05,
-        "o_toeplitz": 0.000107,
-        "o_fft": 0.000206,
-        "o_fft_blocks": 0.000102,
-        "o_winograd": 4.96e-05,
+        "gemm_k": 12.4,
+        "gemm_n": 2.52,
+        "call": 1.22e-06,
+        "elem": 3.73e-10,
+        "copy": 5.87e-10,
+        "gather": 2.36e-09,
+        "read": 1.83e-10,
+        "gemm": 1.38e-11,
+        "fft": 9.38e-10,
+        "fft_each": 3.86e-07,
+        "base": 6.35e-05,
+        "x_elementwise": 0.928,
+        "x_shift": 0.948,
+        "x_im2col_last": 0.338,
+        "x_im2col": 0.7,
+        "x_toeplitz": 0.882,
+        "x_fft": 0.542,
+        "x_fft_blocks": 0.327,
+        "x_winograd": 0.931,
+        "o_elementwise": 1.54e-05,
+        "o_shift": 2.02e-05,
+        "o_im2col_last": 1.03e-05,
+        "o_im2col": 1.09e-05,
+        "o_toeplitz": 7.19e-05,
+        "o_fft": 0.000164,
+        "o_fft_blocks": 7.56e-05,
+        "o_winograd": 4.91e-05,
     },
     # JAX under XLA on the CPU: its FFT is about 3x faster than NumPy's and its
     # copies fuse differently, so it has its own row (fitted the same way).
@@ -281,7 +286,11 @@ _COSTS = {
     # the strategy, and a refit with one shared matmul rate picked worse on
     # the JAX sweeps (45 against 46 of 50 shapes within 10%, four sweeps
     # merged).  ``item`` is not measured for XLA: it stays at the per-call cost
-    # of the fit that first priced batched products.
+    # of the fit that first priced batched products.  Refitted on 2026-11-29
+    # (three training sweeps of that day, with 2-5-tap batched layers): on
+    # that day's host JAX dispatched a small call in ~0.05 ms where the
+    # previous fit had seen ~0.4 ms, and the old row picked within 10% on
+    # only 34-38 of the 50 evaluation shapes, the new one on 46-47.
     "cpu-xla": {
         "fuses_taps": 1,
         "copies_slices": 1,
@@ -290,39 +299,39 @@ _COSTS = {
         "tile_stack_only": 1,
         "phase_grid": 0,
         "item": 6.87e-07,
-        "call": 6.56e-07,
-        "elem": 1.17e-10,
-        "copy": 1.12e-09,
-        "gather": 3.55e-09,
-        "read": 8.11e-10,
-        "gemm": 1.97e-11,
-        "gemm_k": 42.7,
-        "gemm_n": 1.81,
-        "fft": 1.22e-09,
-        "fft_each": 3.9e-07,
-        "base": 0.000311,
-        "x_elementwise": 0.567,
-        "x_shift": 0.728,
-        "x_im2col_last": 0.781,
-        "x_im2col": 0.873,
-        "x_toeplitz": 0.793,
-        "x_fft": 0.416,
-        "x_fft_blocks": 0.43,
-        "x_winograd": 0.877,
-        "o_elementwise": 2.86e-05,
-        "o_shift": 8.26e-06,
-        "o_im2col_last": 1.54e-05,
-        "o_im2col": 2.95e-05,
-        "o_toeplitz": 7.2e-05,
-        "o_fft": 0.000161,
-        "o_fft_blocks": 5.87e-05,
-        "o_winograd": 4.38e-05,
-        "g_shift": 0.826,
-        "g_im2col_last": 0.854,
-        "g_im2col": 0.82,
-        "g_toeplitz": 0.84,
-        "g_fft": 0.376,
-        "g_fft_blocks": 0.407,
+        "call": 5.79e-07,
+        "elem": 9.85e-11,
+        "copy": 1.04e-09,
+        "gather": 3.57e-09,
+        "read": 6.28e-10,
+        "gemm": 1.96e-11,
+        "gemm_k": 35.7,
+        "gemm_n": 1.63,
+        "fft": 9.26e-10,
+        "fft_each": 3.73e-07,
+        "base": 7.63e-05,
+        "x_elementwise": 0.623,
+        "x_shift": 0.638,
+        "x_im2col_last": 0.399,
+        "x_im2col": 0.855,
+        "x_toeplitz": 0.807,
+        "x_fft": 0.354,
+        "x_fft_blocks": 0.357,
+        "x_winograd": 0.517,
+        "o_elementwise": 3.46e-05,
+        "o_shift": 7.91e-06,
+        "o_im2col_last": 1.5e-05,
+        "o_im2col": 2.76e-05,
+        "o_toeplitz": 7.05e-05,
+        "o_fft": 0.000107,
+        "o_fft_blocks": 4.21e-05,
+        "o_winograd": 4.03e-05,
+        "g_shift": 0.891,
+        "g_im2col_last": 0.864,
+        "g_im2col": 0.855,
+        "g_toeplitz": 0.842,
+        "g_fft": 0.342,
+        "g_fft_blocks": 0.41,
     },
     "gpu": {
         "fuses_taps": 0,
@@ -460,9 +469,14 @@ def _strategy_time(
         width = {"shift": 1, "im2col_last": g.kernel[-1], "im2col": t}[strategy]
         passes = t // width
         if all(s == 1 for s in g.stride):
-            # flat-grid form: taps are views; only the stacked width is copied
-            # (XLA copies each product's operand slice as well)
-            copied = (0 if strategy == "shift" else width) + passes * c["copies_slices"]
+            # flat-grid form: taps are views; only the stacked width is copied.
+            # XLA copies each product's operand slice as well: a tap's slice
+            # (shift), or a kernel row's slice of the shared stack, ``width``
+            # wide (im2col_last; 8x16x64^2 5x5 ran 28 ms against 18 modelled
+            # when each counted one wide)
+            copied = 0 if strategy == "shift" else width
+            if strategy != "im2col":
+                copied += passes * width * c["copies_slices"]
             x_padded = x_elems * math.prod(g.padded_spatial)
             copy = (copied + 1) * x_padded * c["copy"] * scale + passes * c["call"]
         elif phase_grid_applies(g, c):
@@ -828,6 +842,20 @@ def _largest(n: int, fits) -> int:
     return lo
 
 
+def _builds_operand(g: Geometry, strategy: str, c: dict) -> bool:
+    """Whether ``strategy`` copies its matmul operands (so tiles keep them in cache).
+
+    Shift on the stride-1 grid reads every tap as a view of the padded
+    input, unless the row copies the slices that feed a product (XLA):
+    NumPy tiles then only add a join.  1x1 16x64x56^2->64 ran 2.5 ms whole
+    against 8-11 ms in the 2-sample tiles the cache rule gave it, and
+    3x3 8x64x56^2 shift 17.7 against 19.0 ms.
+    """
+    if strategy == "shift" and all(s == 1 for s in g.stride):
+        return bool(c["copies_slices"])
+    return strategy in _STACKING + ("winograd",)
+
+
 def _batch_tile(
     g: Geometry,
     strategy: str,
@@ -863,7 +891,7 @@ def _batch_tile(
 
     tile = g.batch
     cache = _COSTS[device]["tile_bytes"]
-    if cache and strategy in _STACKING + ("winograd",) and held(g.batch) > cache:
+    if cache and _builds_operand(g, strategy, _COSTS[device]) and held(g.batch) > cache:
         # not FFT (it would transform the kernel once per tile), nor the
         # banded and elementwise forms, whose products span the whole batch
         tile = _largest(g.batch, lambda t: held(t) <= cache)

@@ -219,6 +219,26 @@ def test_cpu_tiles_a_large_stack_to_its_cache_budget():
     assert plan(small, 2**40, "direct", f32).batch_tile == 8
 
 
+def test_cpu_leaves_a_stride1_shift_whole_unless_the_budget_asks():
+    # its taps are views of the padded input: there is no stacked operand to
+    # keep in cache, and tiles would only add a join (1x1 16x64x56^2->64)
+    g = geometry(batch=16, c_in=64, c_out=64, spatial=(56, 56), kernel=(1, 1))
+    f32 = DtypeInfo("real", 4)
+    shift = plan_correlation(g, "direct", f32, "cpu", True, False, 2**40, "c", only="shift")
+    assert shift.batch_tile == 16
+    assert shift.workspace_bytes > _plan._COSTS["cpu"]["tile_bytes"]
+    # the budget still tiles it, and a strided shift (its phase split is a
+    # copy) is still tiled for the cache
+    lean = plan_correlation(g, "direct", f32, "cpu", True, False, 32 << 20, "c", only="shift")
+    assert 1 <= lean.batch_tile < 16
+    s2 = dataclasses.replace(g, stride=(2, 2))
+    strided = plan_correlation(s2, "direct", f32, "cpu", True, False, 2**40, "c", only="shift")
+    assert strided.batch_tile < 16
+    # XLA copies each tap's slice, so there the operand counts
+    xla = _xla_plan(dataclasses.replace(g, batch=64), "shift")
+    assert xla.batch_tile < 64
+
+
 def _xla_plan(g: Geometry, only: str) -> _plan.Plan:
     return plan_correlation(
         g, "auto", DtypeInfo("real", 4), "cpu", True, True, 2**40, "c", only=only
