@@ -227,12 +227,7 @@ class Plan:
 # strided.  The GPU row is unmeasured).  NumPy allocates each large
 # temporary afresh, and the page faults and memory traffic of whole-batch
 # stacks cost more than a loop over tiles: dense 8x64x56^2 3x3 ran in 29 ms
-# in 1-sample tiles, 31-41 ms whole.  NumPy's row holds 12 MB a tile: on the
-# 2026-11-29 host, in two interleaved runs against 8 MB, dense 8x64x56^2 ran
-# 13.0 and 16.6 ms in 2-sample tiles against 16.6 and 17.1 in 1-sample ones,
-# 8x128x28^2 12.4 and 12.8 against 14.1 and 13.5, the 64^3 volume 25.6 and
-# 24.7 against 30.7 and 25.4 (15-row tiles, not 10); five others moved
-# under 2%.  XLA gains the same way from tiles of
+# in 1-sample tiles, 31-41 ms whole.  XLA gains the same way from tiles of
 # its stacked operand (for Winograd, the transformed input): under
 # ``jax.jit`` the 7x7 stride-2 stem 8x3x224^2 ran in 62 ms in tiles against
 # 76 ms whole, 4x32x64^2 5x5 in 35 against 52 ms, Winograd on 8x64x56^2 3x3
@@ -252,7 +247,7 @@ _COSTS = {
         "fuses_taps": 0,
         "copies_slices": 0,
         "fft_contiguous": 1,
-        "tile_bytes": 12 << 20,
+        "tile_bytes": 8 << 20,
         "tile_stack_only": 0,
         "phase_grid": 1,
         "item": 8e-08,
