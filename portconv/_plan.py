@@ -241,8 +241,9 @@ _COSTS = {
     # Refitted on 2026-11-29 (three training sweeps and a new matmul probe
     # of that day): the day's host ran NumPy 2-5x faster than the host of the
     # previous fit, so the old row over-priced every call (fit loss 1.02,
-    # now 0.24) and picked within 10% on 40-41 of the 50 evaluation shapes,
-    # the new one on 42.
+    # now 0.24) and picked within 10% on 40-41 of the 50 evaluation shapes
+    # in single-round sweeps, the new one on 42 (45 in the committed
+    # three-round sweep).
     "cpu": {
         "fuses_taps": 0,
         "copies_slices": 0,
@@ -290,7 +291,8 @@ _COSTS = {
     # (three training sweeps of that day, with 2-5-tap batched layers): on
     # that day's host JAX dispatched a small call in ~0.05 ms where the
     # previous fit had seen ~0.4 ms, and the old row picked within 10% on
-    # only 34-38 of the 50 evaluation shapes, the new one on 46-47.
+    # only 34-38 of the 50 evaluation shapes in single-round sweeps, the
+    # new one on 46-47 (47 in the committed three-round sweep).
     "cpu-xla": {
         "fuses_taps": 1,
         "copies_slices": 1,
