@@ -651,10 +651,7 @@ def _stack_bytes(g: Geometry, strategy: str, itemsize: int) -> int:
     and channel for 3x3).
     """
     if strategy == "winograd":
-        wg = winograd_geometry(g)
-        return (
-            winograd_values(wg) * g.batch * math.prod(winograd_tiles(g)) * wg.in_channels * itemsize
-        )
+        return _winograd_positions(g) * winograd_geometry(g).in_channels * itemsize
     width = {"shift": 1, "im2col_last": g.kernel[-1], "im2col": g.taps}[strategy]
     positions = phase_grid_positions(g) if _spans_strides(g) else g.out_positions
     return positions * g.in_channels * width * itemsize
@@ -683,11 +680,10 @@ def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, block=None)
         return x_padded + frames + 3 * out
     if strategy == "winograd":
         wg = winograd_geometry(g)
-        values = winograd_values(wg) * g.batch * math.prod(winograd_tiles(g))
         # the transformed input and the products, with a copy each (and
         # the phase split of a strided layer)
         split = x_padded if wg is not g else 0
-        products = 2 * values * (wg.in_channels + g.out_channels) * itemsize
+        products = 2 * _winograd_positions(g) * (wg.in_channels + g.out_channels) * itemsize
         return x_padded + split + products + 2 * out
     if strategy == "fft":
         pts = math.prod(fft_shape)
@@ -977,6 +973,11 @@ def winograd_input(g: Geometry) -> tuple[int, ...]:
     wg = winograd_geometry(g)
     tiles = winograd_tiles(g)
     return tuple((2 * t + k - 1) * s for t, k, s in zip(tiles, wg.kernel, g.stride))
+
+
+def _winograd_positions(g: Geometry) -> int:
+    """Transformed values per channel over the whole batch: per tile, times tiles."""
+    return winograd_values(winograd_geometry(g)) * g.batch * math.prod(winograd_tiles(g))
 
 
 def winograd_values(g: Geometry) -> int:
