@@ -20,6 +20,13 @@ Three probes, each a median of interleaved runs (float32):
 3. **XLA products** (when JAX is installed). A matmul whose weight is
    broadcast over the batch, against the same product as one 2-d dot, and the
    time XLA takes to stack the stem's 49 tap slices against the dot on them.
+4. **allocator.** The stem, dense-56 and volume layers (portconv on NumPy
+   and, when installed, torch) timed in two fresh child processes: one with
+   glibc's defaults, one told to keep freed memory
+   (``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``), so no call
+   faults fresh pages in.  The difference is what page faults cost each
+   library; a portable library cannot change the allocator (it would change
+   it for the whole process), so the benchmark runs with the defaults.
 
 No assertion is made: the printed table is the evidence, measured in one run.
 """
@@ -27,8 +34,12 @@ No assertion is made: the printed table is the evidence, measured in one run.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
+import os
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -49,9 +60,21 @@ GEMMS = {
     "dense-56 im2col (per sample)": (64, 576, 3248),
     "dense-28 im2col_last (per sample)": (128, 384, 840),
     "stem im2col (per sample)": (64, 147, 12544),
+    "volume im2col_last (10-row tile)": (8, 24, 10 * 66 * 66),
+    "volume im2col, all 27 taps (8192 positions)": (8, 216, 8192),
+    "dense-56 weight gradient (one tap)": (64, 8 * 58 * 58, 64),
+    "dense-56 weight gradient (all taps stacked)": (64, 8 * 58 * 58, 576),
 }
 #: The suite's layers whose products GEMMS lists (shapes, stride and padding from run.py's cases).
-LAYERS = {c.name: c for c in cases(FULL) if c.name in ("dense-56", "dense-28", "stem-7x7s2")}
+LAYERS = {
+    c.name: c
+    for c in cases(FULL)
+    if c.name in ("dense-56", "dense-28", "stem-7x7s2", "volume-3x3x3")
+}
+#: Layers of the allocator probe, and the environment that keeps glibc from
+#: handing freed memory back to the system.
+ALLOCATOR_LAYERS = ("stem-7x7s2", "dense-56", "volume-3x3x3")
+KEEP_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(1 << 40), "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
 
 
 def _median_ms(fn: Callable[[], Any], runs: int) -> float:
@@ -73,20 +96,85 @@ def probe_matmul(runs: int) -> list[tuple[str, str, str]]:
     except ImportError:
         return rows
     for name, case in LAYERS.items():
-        x, w = (torch.from_numpy(rng.standard_normal(s, dtype=np.float32)) for s in case.shapes)
-        best = float("inf")
-        for fmt in (torch.contiguous_format, torch.channels_last):
-            xf, wf = x.contiguous(memory_format=fmt), w.contiguous(memory_format=fmt)
-
-            def conv(xf=xf, wf=wf, case=case):
-                with torch.no_grad():
-                    return torch.nn.functional.conv2d(
-                        xf, wf, stride=case.stride, padding=case.padding
-                    )
-
-            best = min(best, _median_ms(conv, runs))
-        rows.append((f"torch conv2d {name} (best layout)", f"{best:.2f} ms", _gf(case.macs, best)))
+        best = min(_median_ms(conv, runs) for conv in _torch_convs(torch, case, rng))
+        rows.append(
+            (f"torch conv{case.nsp}d {name} (best layout)", f"{best:.2f} ms", _gf(case.macs, best))
+        )
     return rows
+
+
+def _torch_convs(torch: Any, case: Any, rng: Any) -> list[Callable[[], Any]]:
+    """torch's forward of ``case`` in each memory layout it offers for that rank."""
+    x, w = (torch.from_numpy(rng.standard_normal(s, dtype=np.float32)) for s in case.shapes)
+    conv = getattr(torch.nn.functional, f"conv{case.nsp}d")
+    formats = [torch.contiguous_format]
+    formats.append(torch.channels_last if case.nsp == 2 else torch.channels_last_3d)
+    calls = []
+    for fmt in formats:
+        xf, wf = x.contiguous(memory_format=fmt), w.contiguous(memory_format=fmt)
+
+        def call(xf=xf, wf=wf) -> Any:
+            with torch.no_grad():
+                return conv(xf, wf, stride=case.stride, padding=case.padding)
+
+        calls.append(call)
+    return calls
+
+
+def probe_allocator(runs: int) -> list[tuple[str, str, str]]:
+    """Each layer in a child with glibc's defaults and in one that keeps freed memory."""
+    medians = {}
+    for label, extra in (("defaults", {}), ("memory kept", KEEP_MEMORY)):
+        child = subprocess.run(
+            [sys.executable, __file__, "--allocator-child", "--runs", str(runs)],
+            env={**os.environ, **extra},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        medians[label] = json.loads(child.stdout.strip().splitlines()[-1])
+    rows = []
+    for key, default in medians["defaults"].items():
+        kept = medians["memory kept"][key]
+        rows.append(
+            (
+                f"{key}: glibc defaults / memory kept",
+                f"{default['ms']:.1f} / {kept['ms']:.1f} ms",
+                f"{default['faults']:.0f} / {kept['faults']:.0f} page faults/call",
+            )
+        )
+    return rows
+
+
+def _allocator_child(runs: int) -> dict[str, dict[str, float]]:
+    """Median ms and page faults per call of each allocator layer (in this process)."""
+    rng = np.random.default_rng(0)
+    layers = [c for c in cases(FULL) if c.name in ALLOCATOR_LAYERS]
+    calls = {}
+    for case in layers:
+        x, w = (rng.standard_normal(s, dtype=np.float32) for s in case.shapes)
+        calls[f"portconv[numpy] {case.name}"] = lambda x=x, w=w, case=case: portconv.conv(
+            x, w, stride=case.stride, padding=case.padding
+        )
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        for case in layers:
+            calls[f"torch {case.name}"] = _torch_convs(torch, case, rng)[0]
+    out = {}
+    for key, call in calls.items():
+        for _ in range(2):
+            call()
+        times, faults = [], 0
+        for _ in range(runs):
+            time.sleep(0.15)  # the benchmark's pause
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+            faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+        out[key] = {"ms": statistics.median(times) * 1e3, "faults": faults / runs}
+    return out
 
 
 def _gf(macs: int, ms: float) -> str:
@@ -180,10 +268,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--md", help="also write the table to this Markdown file")
     ap.add_argument("--runs", type=int, default=15, help="timed runs per probe (median)")
+    ap.add_argument("--allocator-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.allocator_child:
+        print(json.dumps(_allocator_child(args.runs)))
+        return 0
     # faults first: a process that has freed large arrays before (the other
     # probes) has raised glibc's mmap threshold and faults far less
     rows = probe_faults(args.runs) + probe_matmul(args.runs) + probe_xla(args.runs)
+    rows += probe_allocator(args.runs)
     lines = ["| probe | median | rate |", "|---|---:|---:|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     table = "\n".join(lines)

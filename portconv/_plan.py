@@ -428,7 +428,10 @@ def tiled_cost(
     """Modelled seconds of ``strategy`` run in batch tiles of ``tile`` samples.
 
     ``rows``: outputs along the first spatial axis per tile (None: all).
-    Joining tiles copies the output once; row tiles also re-read their halo.
+    Joining batch tiles copies the output once.  Row tiles re-read their
+    halo; their join is not charged, because they are only made where the
+    stacks they keep in cache save more than it costs (:func:`_row_tile`),
+    a saving the per-element constants of a whole call cannot express.
     """
     c = costs or _COSTS[device]
     if not 0 < tile < g.batch:
@@ -442,7 +445,6 @@ def tiled_cost(
         tiles = g.batch * -(-g.out_spatial[0] // rows)
         halo = max(span - g.stride[0], 0) * math.prod(g.padded_spatial[1:]) * g.in_channels
         cost += tiles * (halo * c["copy"] + 6 * c["call"])
-        cost += g.out_positions * g.out_channels * c["copy"]
     return cost
 
 
@@ -798,16 +800,20 @@ def _row_tile(
     """Outputs along the first spatial axis per tile that keep one sample near ``cache``.
 
     Only for the stacking matmul forms, and only when one whole sample needs
-    over four times ``cache``: below that the tiles' own overhead cancels the
-    gain (a 1024^2 image with a 3x3 kernel, 25 MB whole, ran 8.5 ms whole and
-    9.1 ms in row tiles; the 64^3 volume, 51 MB, 55 ms whole and 44 ms tiled).
+    over twice ``cache``.  NumPy, im2col_last with 3x3 kernels, medians of
+    21 calls 10 ms apart, whole against tiled: 1x1x1024^2 (24 MB) 6.9
+    against 5.1 ms, 1x2x700^2->4 (30 MB) 9.0 against 7.0, 1x1x900^2 (19
+    MB) 3.5 against 3.5, 1x3x512^2->8 (28 MB) 10.8 against 11.8 (the one
+    loss); 1x8x256^2->8 (12 MB, under the bar) 2.6 against 2.8; the 64^3
+    volume (51 MB) 55 against 44.  The 7x7 stride-2 stem's sample (8.3 MB)
+    stays whole: in two tiles it ran 34.5 against 31.0 ms.
     It measures the whole workspace on every cost row.  ``max_tiles``: at
     most this many tiles (None: any number).  None means no row tiles.
     """
     if g.batch != 1 or strategy not in ("im2col_last", "im2col") or not cache or g.ndim < 2:
         return None
     out0 = g.out_spatial[0]
-    if out0 < 2 or _workspace(g, strategy, itemsize, None) <= 4 * cache:
+    if out0 < 2 or _workspace(g, strategy, itemsize, None) <= 2 * cache:
         return None
     rows = _largest(
         out0, lambda r: _workspace(row_tile_geometry(g, r), strategy, itemsize, None) <= cache
