@@ -4,12 +4,15 @@ Usage::
 
     python benchmarks/limits.py [--md limits.md] [--runs 15]
 
-Three probes, each a median of interleaved runs (float32):
+Four probes, each a median of interleaved runs (float32):
 
 1. **matmul rate.** NumPy's ``matmul`` in GFLOP/s on the products that
-   portconv's direct forms issue for the dense and stem layers (hot operands,
-   called alone), next to torch's ``conv2d`` rate on the whole layer.  A
-   portable direct convolution on NumPy cannot run faster than its products.
+   portconv's direct forms issue for the dense, stem and volume layers and
+   the weight gradient (hot operands, called alone), next to torch's rate
+   on each whole layer (best memory layout).  A portable direct
+   convolution on NumPy cannot run faster than its products.  Also one
+   tap's broadcast multiply-add over the depthwise layer's output: that
+   layer's direct form needs nine.
 2. **page faults.** Minor page faults and milliseconds per NumPy call of
    the dense 8x64x56^2 layer, with each output dropped right away (as the
    benchmark does) and with it kept until the next call (as a model keeps
@@ -69,7 +72,7 @@ GEMMS = {
 LAYERS = {
     c.name: c
     for c in cases(FULL)
-    if c.name in ("dense-56", "dense-28", "stem-7x7s2", "volume-3x3x3")
+    if c.name in ("dense-56", "dense-28", "stem-7x7s2", "depthwise-3x3", "volume-3x3x3")
 }
 #: Layers of the allocator probe, and the environment that keeps glibc from
 #: handing freed memory back to the system.
@@ -115,7 +118,7 @@ def _torch_convs(torch: Any, case: Any, rng: Any) -> list[Callable[[], Any]]:
 
         def call(xf=xf, wf=wf) -> Any:
             with torch.no_grad():
-                return conv(xf, wf, stride=case.stride, padding=case.padding)
+                return conv(xf, wf, stride=case.stride, padding=case.padding, groups=case.groups)
 
         calls.append(call)
     return calls
@@ -175,6 +178,32 @@ def _allocator_child(runs: int) -> dict[str, dict[str, float]]:
             faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
         out[key] = {"ms": statistics.median(times) * 1e3, "faults": faults / runs}
     return out
+
+
+def probe_elementwise(runs: int) -> list[tuple[str, str, str]]:
+    """One tap's multiply-add over the depthwise layer's output, as NumPy runs it.
+
+    A depthwise layer has one input channel per output, so no product of the
+    standard reaches BLAS without wasted work; the direct form is one
+    broadcast multiply and one add per tap (9 for 3x3), each a pass over
+    the output, on one thread.
+    """
+    rng = np.random.default_rng(0)
+    case = LAYERS["depthwise-3x3"]
+    n, c, h, w_ = case.shapes[0]
+    x = rng.standard_normal((n, c, h + 2, w_ + 2), dtype=np.float32)
+    wt = rng.standard_normal((1, c, 1, 1), dtype=np.float32)
+    acc = rng.standard_normal((n, c, h, w_), dtype=np.float32)
+    view = x[:, :, 1 : h + 1, 1 : w_ + 1]
+    ms = _median_ms(lambda: acc + view * wt, runs)
+    moved = 3 * acc.nbytes  # read the view and acc, write the sum (the product stays in cache)
+    return [
+        (
+            f"numpy one tap's multiply-add over the depthwise output {n}x{c}x{h}x{w_}",
+            f"{ms:.3f} ms",
+            f"{moved / (ms * 1e-3) / 1e9:.1f} GB/s",
+        )
+    ]
 
 
 def _gf(macs: int, ms: float) -> str:
@@ -275,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # faults first: a process that has freed large arrays before (the other
     # probes) has raised glibc's mmap threshold and faults far less
-    rows = probe_faults(args.runs) + probe_matmul(args.runs) + probe_xla(args.runs)
+    rows = probe_faults(args.runs) + probe_matmul(args.runs) + probe_elementwise(args.runs)
+    rows += probe_xla(args.runs)
     rows += probe_allocator(args.runs)
     lines = ["| probe | median | rate |", "|---|---:|---:|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]

@@ -112,3 +112,26 @@ def test_reexec_env_drops_openblas_overrides_once():
 def test_run_suite_rejects_unknown_or_empty_backends(bad):
     with pytest.raises(ValueError, match="backend"):
         bench.run_suite(bad, quick=True, json_path=None, plot_path=None, md_path=None)
+
+
+def test_interleaving_draws_a_fresh_order_and_can_lead_in():
+    log: list[str] = []
+    runs = {name: (lambda name=name: log.append(name)) for name in "abcd"}
+    first = dict.fromkeys(runs, 0.001)
+    times, _ = bench.time_interleaved(runs, 6, 6, 0.0, first, pause_s=0.0)
+    assert all(len(t) == 6 for t in times.values())
+    rounds = [tuple(log[i : i + 4]) for i in range(0, 24, 4)]
+    assert all(sorted(r) == list("abcd") for r in rounds)
+    assert len(set(rounds)) > 1  # not one fixed order
+    # no method always follows the same one (a rotation would fix that)
+    before = {n: {r[r.index(n) - 1] for r in rounds if r.index(n)} for n in "abcd"}
+    assert any(len(v) > 1 for v in before.values())
+    # the same seeds: a rerun draws the same orders
+    log.clear()
+    bench.time_interleaved(runs, 6, 6, 0.0, first, pause_s=0.0)
+    assert [tuple(log[i : i + 4]) for i in range(0, 24, 4)] == rounds
+    # lead-in: each timed call right after an untimed call of the same method
+    log.clear()
+    times, _ = bench.time_interleaved(runs, 3, 3, 0.0, first, pause_s=0.0, lead_in=True)
+    assert all(len(t) == 3 for t in times.values())
+    assert len(log) == 24 and all(log[i] == log[i + 1] for i in range(0, 24, 2))

@@ -136,6 +136,10 @@ _SIGNAL_ANCHORS = (
 )
 _IMAGE_ANCHORS = ("scipy.ndimage.correlate",) + _SIGNAL_ANCHORS
 _CONV_ANCHORS = ("torch.conv{n}d", "lax.conv_general_dilated")
+# Issue 4 names torch in both memory layouts (the best of both) for the dense
+# layers and "the same anchors" for the stem and the depthwise layer.  Until
+# 2026-11-29 (night) those two had NCHW only; channels-last depthwise ran
+# 2.7-10 ms where NCHW took 5.5-20 (one run, 0.15 s pauses).
 _DENSE_ANCHORS = ("torch.conv{n}d", "torch.conv{n}d[channels_last]", "lax.conv_general_dilated")
 
 
@@ -247,10 +251,10 @@ def cases(sizes: Sizes) -> list[Case]:
         shapes = ((b, ch(c), s, s), (ch(c), ch(c), 3, 3))
         out.append(Case(f"dense-{s}", "conv", shapes, _DENSE_ANCHORS, padding=1))
     stem = ((b, 3, sizes.stem, sizes.stem), (ch(64), 3, 7, 7))
-    out.append(Case("stem-7x7s2", "conv", stem, _CONV_ANCHORS, stride=2, padding=3))
+    out.append(Case("stem-7x7s2", "conv", stem, _DENSE_ANCHORS, stride=2, padding=3))
     c = ch(256)
     dw = ((b, c, sizes.depthwise, sizes.depthwise), (c, 1, 3, 3))
-    out.append(Case("depthwise-3x3", "conv", dw, _CONV_ANCHORS, padding=1, groups=c))
+    out.append(Case("depthwise-3x3", "conv", dw, _DENSE_ANCHORS, padding=1, groups=c))
     v, cv = sizes.volume, ch(8)
     out.append(
         Case(
@@ -575,6 +579,7 @@ def time_interleaved(
     target_s: float,
     first: dict[str, float] | None = None,
     pause_s: float | None = None,
+    lead_in: bool = False,
 ) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Time zero-argument callables interleaved, after one warm-up call each.
 
@@ -592,6 +597,12 @@ def time_interleaved(
     pause_s : float, optional
         Sleep before each call, ``_PAUSE_S`` by default; calls of one
         library share its thread pools and may pause less.
+    lead_in : bool, optional
+        Call each method once, untimed, right before each of its timed
+        calls (after the pause), so the timed call runs in that library's
+        own steady state -- its caches, thread pools and allocator as its
+        previous call left them -- as in a loop of that call, instead of
+        in whatever state the method drawn before it left.
 
     Returns
     -------
@@ -611,18 +622,27 @@ def time_interleaved(
     faults it back in.  The same NumPy plan of the dense 8x64x56^2 layer ran
     17.5 ms always right after the whole-batch form and 13.4 ms always
     right after itself.
+
+    With ``lead_in`` the spread shrinks and both sides run faster; in one
+    process, 9 repetitions 0.15 s apart, without and with it (min-max ms):
+    portconv's dense 8x64x56^2 on NumPy 15.6-23.3 and 13.3-14.2, torch's
+    channels-last one 5.4-12.1 and 4.5-6.1 (one 35), torch's
+    channels-last depthwise 8x256x28^2 1.6-9.3 and 0.73-1.29.
     """
     names = list(runs)
     pause_s = _PAUSE_S if pause_s is None else pause_s
     if first is None:
         first = {name: _call(runs[name])[0] for name in names}
-    per_round = sum(first[name] for name in names) + pause_s * len(names)
+    calls = 2 if lead_in else 1
+    per_round = calls * sum(first[name] for name in names) + pause_s * len(names)
     reps = max(min_runs, min(max_runs, int(target_s / max(per_round, 1e-9))))
     times: dict[str, list[float]] = {name: [] for name in names}
     gc.collect()  # once: a full collection with torch loaded takes ~0.1 s
     for rep in range(reps):
         for name in random.Random(rep).sample(names, len(names)):
             time.sleep(pause_s)
+            if lead_in:
+                runs[name]()
             times[name].append(_call(runs[name])[0])
     return times, first
 
@@ -714,7 +734,9 @@ def _time_case(
     progress(f"  timing {len(live)} methods")
     try:
         first = {m.name: m.first_s or 0.0 for m in methods if m.run is not None}
-        times, _ = time_interleaved(live, sizes.runs, sizes.max_runs, sizes.target_s, first)
+        times, _ = time_interleaved(
+            live, sizes.runs, sizes.max_runs, sizes.target_s, first, lead_in=True
+        )
     except Exception:
         times = _time_one_by_one(methods, sizes.runs)
     for m in methods:
