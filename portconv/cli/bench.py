@@ -977,7 +977,8 @@ def _markdown(result: dict[str, Any]) -> str:
         f"- OpenBLAS core type: {meta['openblas_coretype']}; OpenBLAS env overrides: {env_line}; "
         f"thread settings: {', '.join(threads) or 'library defaults'}",
         f"- Mode: {'quick' if meta['quick'] else 'full'}; median of {pol['min_runs']}-"
-        f"{pol['max_runs']} interleaved runs after one warm-up; whole run "
+        f"{pol['max_runs']} interleaved runs after one warm-up, in a fresh order each, "
+        "each timed call right after an untimed one of the same method; whole run "
         f"{meta.get('elapsed_s', 0):.0f} s; load average (1/5/15 min) "
         f"{meta.get('loadavg_start')} at start, {meta.get('loadavg_end')} at end",
         "",
