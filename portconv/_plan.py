@@ -803,7 +803,7 @@ def _row_tile(
     over twice ``cache``.  NumPy, im2col_last with 3x3 kernels, medians of
     21 calls 10 ms apart, whole against tiled: 1x1x1024^2 (24 MB) 6.9
     against 5.1 ms, 1x2x700^2->4 (30 MB) 9.0 against 7.0, 1x1x900^2 (19
-    MB) 3.5 against 3.5, 1x3x512^2->8 (28 MB) 10.8 against 11.8 (the one
+    MB) 3.5 against 3.5, 1x3x512^2->8 (28 MB) 10.8 against 11.8 (31 calls; the one
     loss); 1x8x256^2->8 (12 MB, under the bar) 2.6 against 2.8; the 64^3
     volume (51 MB) 55 against 44.  The 7x7 stride-2 stem's sample (8.3 MB)
     stays whole: in two tiles it ran 34.5 against 31.0 ms.
