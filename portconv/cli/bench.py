@@ -3,8 +3,9 @@
 Every case is timed for portconv on each selected backend (NumPy, JAX under
 ``jax.jit``, torch under ``torch.no_grad``) and for the native functions the
 libraries ship (SciPy, torch, ``jax.lax``), all in one process and
-interleaved: each repetition runs every method once, in a fresh (seeded) order, and
-the reported time is the median over repetitions after one warm-up call.
+interleaved: each repetition runs every method once, in a fresh (seeded) order,
+each timed call right after an untimed call of the same method, and the
+reported time is the median over repetitions after one warm-up call.
 
 Only this module (and the rest of :mod:`portconv.cli`) imports array
 libraries; it imports them lazily, so ``import portconv.cli.bench`` is cheap.
@@ -139,8 +140,9 @@ _CONV_ANCHORS = ("torch.conv{n}d", "lax.conv_general_dilated")
 # Issue 4 names torch in both memory layouts (the best of both) for the dense
 # layers and "the same anchors" for the stem and the depthwise layer.  Until
 # 2026-11-29 (night) those two had NCHW only; channels-last depthwise ran
-# 2.7-10 ms where NCHW took 5.5-20 (one run, 0.15 s pauses).
-_DENSE_ANCHORS = ("torch.conv{n}d", "torch.conv{n}d[channels_last]", "lax.conv_general_dilated")
+# 2.7-16 ms (median 10) where NCHW took 5.5-20 (median 13) in one run of 11
+# repetitions 0.15 s apart, without lead-in calls.
+_LAYER_ANCHORS = ("torch.conv{n}d", "torch.conv{n}d[channels_last]", "lax.conv_general_dilated")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,12 +251,12 @@ def cases(sizes: Sizes) -> list[Case]:
     )
     for s, c in zip(sizes.dense, (64, 128)):
         shapes = ((b, ch(c), s, s), (ch(c), ch(c), 3, 3))
-        out.append(Case(f"dense-{s}", "conv", shapes, _DENSE_ANCHORS, padding=1))
+        out.append(Case(f"dense-{s}", "conv", shapes, _LAYER_ANCHORS, padding=1))
     stem = ((b, 3, sizes.stem, sizes.stem), (ch(64), 3, 7, 7))
-    out.append(Case("stem-7x7s2", "conv", stem, _DENSE_ANCHORS, stride=2, padding=3))
+    out.append(Case("stem-7x7s2", "conv", stem, _LAYER_ANCHORS, stride=2, padding=3))
     c = ch(256)
     dw = ((b, c, sizes.depthwise, sizes.depthwise), (c, 1, 3, 3))
-    out.append(Case("depthwise-3x3", "conv", dw, _DENSE_ANCHORS, padding=1, groups=c))
+    out.append(Case("depthwise-3x3", "conv", dw, _LAYER_ANCHORS, padding=1, groups=c))
     v, cv = sizes.volume, ch(8)
     out.append(
         Case(
