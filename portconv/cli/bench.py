@@ -628,8 +628,8 @@ def time_interleaved(
     With ``lead_in`` the spread shrinks and both sides run faster; in one
     process, 9 repetitions 0.15 s apart, without and with it (min-max ms):
     portconv's dense 8x64x56^2 on NumPy 15.6-23.3 and 13.3-14.2, torch's
-    channels-last one 5.4-12.1 and 4.5-6.1 (one 35), torch's
-    channels-last depthwise 8x256x28^2 1.6-9.3 and 0.73-1.29.
+    channels-last depthwise 8x256x28^2 1.6-9.3 and 0.73-1.29; torch's
+    channels-last dense layer, median 7.6 and 5.0 (max 12.1 and 35.1).
     """
     names = list(runs)
     pause_s = _PAUSE_S if pause_s is None else pause_s
