@@ -378,7 +378,7 @@ def _prepare(shape: Shape, backend: str) -> tuple[dict[str, Any], dict[str, Any]
     info = dtype_info(xp, x.dtype, (x.dtype, w.dtype))
     budget = resolve_budget("sweep", None)
     with _captured_planner_call() as call:
-        auto = make_plan("sweep", xp, x, g, "auto", info, budget)
+        auto = make_plan("sweep", xp, x, g, "auto", info, budget, zero_pads=True)
     _, wrap = _library(backend)
     runs, skipped, model = {}, {}, {}
     for strategy in _plan.STRATEGIES:

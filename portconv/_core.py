@@ -88,10 +88,12 @@ def make_plan(
     dtype: DtypeInfo,
     budget: int,
     only: str | None = None,
+    zero_pads: bool = False,
 ) -> Plan:
     """Plan ``g`` for arrays like ``x`` (device kind, fft availability, JAX).
 
     ``only``: force one strategy (tests and the sweep), see ``plan_correlation``.
+    ``zero_pads``: the caller pads with zeros (``correlate_nd``'s default).
     """
     return plan_correlation(
         g,
@@ -104,6 +106,7 @@ def make_plan(
         func,
         float_eps(xp, x),
         only=only,
+        zero_pads=zero_pads,
     )
 
 
@@ -177,7 +180,11 @@ def _correlate_untiled(xp: Any, x: Any, w: Any, plan: Plan, pad_mode: str, fill:
     if plan.strategy == "fft":
         # the FFT grid's zeros come with the padding's copy (NumPy's own
         # zero-extension inside rfft ran 2.5x slower than a padded input)
-        zeros_after = tuple(f - s for f, s in zip(plan.fft_shape, g.padded_spatial))
+        if plan.fft_wrap:  # the zero padding is the grid's (see fft_grid)
+            assert pad_mode == "constant" and fill == 0, (pad_mode, fill)
+            pads = ((0, 0),) * g.ndim
+        padded = tuple(n + lo + hi for n, (lo, hi) in zip(g.in_spatial, pads))
+        zeros_after = tuple(f - n for f, n in zip(plan.fft_shape, padded))
     xpad = _compat.batch_chunks_only(pad_axes(xp, x, pads, pad_mode, fill, zeros_after))
     if plan.strategy == "winograd":
         return run_winograd(xp, xpad, w, g)

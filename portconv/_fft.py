@@ -173,6 +173,8 @@ def run_fft(xp: Any, x: Any, w: Any, plan: Plan, complex_: bool) -> Any:
     wflip = _flipped_kernel(xp, w, plan)
     y = _spectral(xp, x, wflip, plan.fft_shape, g.groups, complex_, plan.fft_contiguous)
     kd = tuple(d * (k - 1) for k, d in zip(g.kernel, g.dilation))
+    if plan.fft_wrap:  # the input sits unpadded at the grid's start (see fft_grid)
+        kd = tuple(a - lo for a, (lo, _) in zip(kd, g.pads))
     keep = tuple(slice(a, a + (o - 1) * s + 1, s) for a, o, s in zip(kd, g.out_spatial, g.stride))
     return y[(slice(None), slice(None)) + keep]
 

@@ -361,7 +361,8 @@ def _conv(
     if n == 0 or c_in == 0 or c_out == 0:
         y = xp.zeros((n, c_out) + out, dtype=dt, device=device_of(input))
     else:
-        plan = make_plan(func, xp, x, g, method, info, budget)
+        zeros = padding_mode == "zeros"
+        plan = make_plan(func, xp, x, g, method, info, budget, zero_pads=zeros)
         warn_fft_nonfinite(func, xp, plan, method, input=x, weight=w)
         y = correlate_nd(xp, x, w, plan, pad_mode=_PADDING_MODES[padding_mode])
     y = _add_bias(xp, y, bias, c_out, nsp)

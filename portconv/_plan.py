@@ -84,6 +84,41 @@ def fast_len(n: int, largest_factor: int = 7) -> int:
     return best
 
 
+def fft_wrap_applies(g: Geometry) -> bool:
+    """Whether an FFT of ``g`` can take its zero padding from the grid's wrap-around.
+
+    Holds when no axis pads more below than its kernel spans (``lo <=
+    dilation * (k - 1)``) and no pad is negative (a crop).
+    """
+    return all(
+        0 <= lo <= d * (k - 1) and hi >= 0 for k, d, (lo, hi) in zip(g.kernel, g.dilation, g.pads)
+    )
+
+
+def fft_grid(g: Geometry, wrap: bool) -> tuple[int, ...]:
+    """The FFT lengths of ``g``: the padded input's, or fewer with ``wrap``.
+
+    Without ``wrap`` the grid holds the padded input.  With it (zero
+    padding, :func:`fft_wrap_applies`) the grid holds the unpadded input
+    at its start and zeros after it; the circular convolution then reads
+    the low padding as the zeros at the grid's end and the high padding as
+    the zeros after the input, and output ``o`` sits at
+    ``d * (k - 1) - lo + o * s``.  So the grid needs ``n + max(lo, hi)``
+    points and room for the kept outputs, instead of ``n + lo + hi``:
+    SciPy's ``mode='full'`` pads ``k - 1`` on both sides, and a 64^2
+    correlation with a 64^2 kernel then needs 128^2 points instead of 192^2.
+    """
+    if not wrap:
+        return tuple(fast_len(n) for n in g.padded_spatial)
+    grid = []
+    for n, k, s, d, (lo, hi), o in zip(
+        g.in_spatial, g.kernel, g.stride, g.dilation, g.pads, g.out_spatial
+    ):
+        kd = d * (k - 1)
+        grid.append(fast_len(max(n + max(lo, hi), kd - lo + (o - 1) * s + 1, kd + 1)))
+    return tuple(grid)
+
+
 def conv_out_size(n: int, k: int, stride: int, dilation: int, lo: int, hi: int) -> int:
     """Output length of a strided, dilated correlation of a padded axis.
 
@@ -188,6 +223,7 @@ class Plan:
     fft_contiguous: bool = False  # fft: transforms along contiguous axes only (see _fft)
     row_tile: int | None = None  # outputs along the first spatial axis per tile (None: all)
     phase_grid: bool = False  # strided stacking strategy on the flat phase grid (see _direct)
+    fft_wrap: bool = False  # fft: zero padding from the grid's wrap-around (see fft_grid)
 
 
 # Cost model rows (times in seconds), chosen by ``cost_table``.  ``cpu`` and
@@ -625,12 +661,14 @@ def _toeplitz_block(g: Geometry, dtype: DtypeInfo, device: str) -> int | None:
     return None if best is None else best[1]
 
 
-def _block_length(g: Geometry, dtype: DtypeInfo, device: str) -> int | None:
-    """FFT length of the cheapest overlap-save blocking, or None if no gain."""
+def _block_length(g: Geometry, dtype: DtypeInfo, device: str, full: int) -> int | None:
+    """FFT length of the cheapest overlap-save blocking, or None if no gain.
+
+    ``full``: the length of the one FFT over the whole signal.
+    """
     if g.ndim != 1:
         return None
     span = g.dilation[0] * (g.kernel[0] - 1) + 1
-    full = fast_len(g.padded_spatial[0])
     best = None
     for m in (2, 4, 8, 16, 32, 64, 128):
         length = fast_len(m * span, largest_factor=5)
@@ -1063,6 +1101,7 @@ def plan_correlation(
     func: str,
     float_eps: float = 2.0**-52,
     only: str | None = None,
+    zero_pads: bool = False,
 ) -> Plan:
     """Choose the strategy for ``g``: cheapest modelled cost within ``budget``.
 
@@ -1071,7 +1110,8 @@ def plan_correlation(
     ``ValueError`` when ``method="fft"`` cannot be honoured.  ``only`` (for
     tests and the strategy sweep) keeps that one strategy, with the blocks and
     tiles the planner would give it, and raises ``LookupError`` when it is not
-    admissible for ``g``.
+    admissible for ``g``.  ``zero_pads``: the padding is zeros, so an FFT
+    may take it from its grid's wrap-around (:func:`fft_grid`).
     """
     itemsize = dtype.itemsize
     _check_integer_range(g, dtype, func)
@@ -1111,7 +1151,9 @@ def plan_correlation(
         candidates.append("fft")
     elif method == "auto" and fft_ok and not (strided and dtype.kind == "int"):
         candidates.append("fft")
-    block_length = _block_length(g, dtype, device) if "fft" in candidates else None
+    wrap = zero_pads and fft_wrap_applies(g)
+    fft_shape = fft_grid(g, wrap)
+    block_length = _block_length(g, dtype, device, fft_shape[0]) if "fft" in candidates else None
     if block_length is not None:
         candidates.append("fft_blocks")
     if method == "auto" and winograd_applies(g, dtype, _COSTS[device]):
@@ -1126,23 +1168,20 @@ def plan_correlation(
         candidates = [only]
     options = []
     for strategy in candidates:
-        fft_shape = {
-            "fft": tuple(fast_len(n) for n in g.padded_spatial),
-            "fft_blocks": (block_length,),
-        }.get(strategy)
+        shape = {"fft": fft_shape, "fft_blocks": (block_length,)}.get(strategy)
         max_tiles = _max_tiles(g, strategy, unroll_limited)
         tile, ws = _batch_tile(
-            g, strategy, itemsize, fft_shape, toeplitz_block, budget, device, max_tiles
+            g, strategy, itemsize, shape, toeplitz_block, budget, device, max_tiles
         )
         rows = None
         if tile == 1:
             part = dataclasses.replace(g, batch=1)
             row_max = None if max_tiles is None else max_tiles // g.batch
             rows = _row_tile(part, strategy, itemsize, _COSTS[device]["tile_bytes"], row_max)
-        cost = tiled_cost(g, strategy, dtype, device, fft_shape, toeplitz_block, tile, rows)
+        cost = tiled_cost(g, strategy, dtype, device, shape, toeplitz_block, tile, rows)
         if unroll_limited and unrolled_ops(g, strategy) > _MAX_UNROLLED_OPS_JAX:
             cost *= 1e3  # admissible only when nothing else fits the budget
-        options.append((ws > budget, cost, strategy, fft_shape, (tile, rows), ws))
+        options.append((ws > budget, cost, strategy, shape, (tile, rows), ws))
     fitting = [o for o in options if not o[0]]
     if not fitting:
         leanest = min(options, key=lambda o: o[5])
@@ -1158,4 +1197,17 @@ def plan_correlation(
         block = fft_shape[0] - g.dilation[0] * (g.kernel[0] - 1)
     contiguous = strategy == "fft" and bool(_COSTS[device]["fft_contiguous"])
     phases = strategy in _STACKING and phase_grid_applies(g, _COSTS[device])
-    return Plan(g, strategy, fft_shape, tile, ws, out_bytes, cost, block, contiguous, rows, phases)
+    return Plan(
+        g,
+        strategy,
+        fft_shape,
+        tile,
+        ws,
+        out_bytes,
+        cost,
+        block,
+        contiguous,
+        rows,
+        phases,
+        fft_wrap=wrap and strategy == "fft",
+    )

@@ -66,11 +66,12 @@ def _prepare(
     method: str,
     same_rule: str,
     workspace_bytes: Any,
-    boundary_mode: str = "constant",
+    zero_pads: bool = True,
 ) -> tuple[Any, Any, Any, Plan | None, bool]:
     """Validate and plan; returns ``(xp, a, b, plan, swapped)``.
 
     ``plan`` is ``None`` for 0-d inputs, whose result is a plain product.
+    ``zero_pads``: the boundary is zeros (see ``plan_correlation``).
     """
     xp = namespace_of(func, in1=in1, in2=in2)
     kind1 = check_numeric(func, "in1", xp, in1)
@@ -102,7 +103,7 @@ def _prepare(
     nd = len(shape1)
     g = Geometry(1, 1, 1, 1, shape1, shape2, (1,) * nd, (1,) * nd, pads)
     info = dtype_info(xp, dt, (in1.dtype, in2.dtype))
-    plan = make_plan(func, xp, a, g, method, info, budget)
+    plan = make_plan(func, xp, a, g, method, info, budget, zero_pads=zero_pads)
     return xp, a, b, plan, swapped
 
 
@@ -257,6 +258,17 @@ def _check_2d(func: str, in1: Any, in2: Any) -> None:
             raise ValueError(f"{func}: {name} must be 2-d, got shape {tuple(arr.shape)}")
 
 
+def _zero_boundary(boundary: Any, fillvalue: Any) -> bool:
+    """Whether ``boundary``/``fillvalue`` pad with zeros (False for anything invalid)."""
+    return (
+        isinstance(boundary, str)
+        and _BOUNDARIES.get(boundary) == "constant"
+        and isinstance(fillvalue, numbers.Number)
+        and not isinstance(fillvalue, bool)
+        and fillvalue == 0
+    )
+
+
 def _boundary(func: str, boundary: Any, fillvalue: Any, a: Any, xp: Any) -> tuple[str, Any]:
     check_choice(func, "boundary", boundary, _BOUNDARIES)
     if isinstance(fillvalue, bool) or not isinstance(fillvalue, numbers.Number):
@@ -344,7 +356,8 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, workspac
     """
     func = "correlate2d"
     _check_2d(func, in1, in2)
-    xp, a, b, plan, swapped = _prepare(func, in1, in2, mode, "auto", "2d", workspace_bytes)
+    zeros = _zero_boundary(boundary, fillvalue)
+    xp, a, b, plan, swapped = _prepare(func, in1, in2, mode, "auto", "2d", workspace_bytes, zeros)
     pad_mode, fill = _boundary(func, boundary, fillvalue, a, xp)
     h = xp.conj(b) if _is_complex(xp, b) else b
     assert plan is not None

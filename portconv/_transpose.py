@@ -68,7 +68,7 @@ def _zero_insertion(
     )
     g = Geometry(n, c_out, groups * w.shape[1], groups, zs, kernel, (1,) * nsp, dilation, gpads)
     assert g.out_spatial == tuple(in_spatial), (g.out_spatial, in_spatial)
-    plan = make_plan(func, xp, gy, g, method, info, budget)
+    plan = make_plan(func, xp, gy, g, method, info, budget, zero_pads=True)
     z = dilate_kernel(xp, gy, stride)
     return correlate_nd(xp, z, _swap_channels(xp, w, groups), plan)
 
@@ -93,7 +93,7 @@ def _sub_pixel(xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, 
     for sub, rs in by_sub.items():
         ppads = tuple((kr - 1, ql - o) for kr, ql, o in zip(sub, q_len, out))
         g = Geometry(n, c_out, c_in * len(rs), groups, out, sub, (1,) * nsp, (1,) * nsp, ppads)
-        plans[sub] = make_plan(func, xp, gy, g, method, info, budget)
+        plans[sub] = make_plan(func, xp, gy, g, method, info, budget, zero_pads=True)
     # the phases, their interleaved copy and the cropped result live at once
     phase_bytes = n * c_in * math.prod(q_len) * info.itemsize
     need = 3 * phase_bytes * math.prod(stride) // 2 + max(p.workspace_bytes for p in plans.values())

@@ -212,16 +212,28 @@ def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
         x, w = backend.xp.astype(x, dtype), backend.xp.astype(w, dtype)
     xp = namespace_of("test", x=x, w=w)
     info = dtype_info(xp, x.dtype, (x.dtype,))
+    zeros = c["mode"] == "constant" and c["fill"] == 0
     ran = []
     for strategy in strategies:
         try:
-            plan = _core.make_plan("test", xp, x, g, "auto", info, 2**40, only=strategy)
+            plan = _core.make_plan(
+                "test", xp, x, g, "auto", info, 2**40, only=strategy, zero_pads=zeros
+            )
         except LookupError:
             if strategy != "winograd":
                 continue
             try:  # other kernels and strides are planned under XLA only: plan there, run here
                 plan = _plan.plan_correlation(
-                    g, "auto", info, "cpu", True, True, 2**40, "test", only=strategy
+                    g,
+                    "auto",
+                    info,
+                    "cpu",
+                    True,
+                    True,
+                    2**40,
+                    "test",
+                    only=strategy,
+                    zero_pads=zeros,
                 )
             except LookupError:
                 continue
@@ -234,6 +246,11 @@ def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
             plans.append(dataclasses.replace(plan, row_tile=g.out_spatial[0] // 2))
         if strategy == "toeplitz":
             plans += [dataclasses.replace(plan, block=b) for b in blocks]
+        if plan.fft_wrap:  # and on the grid that holds the padded input
+            plans += [
+                dataclasses.replace(p, fft_wrap=False, fft_shape=_plan.fft_grid(g, False))
+                for p in plans
+            ]
         if strategy in ("shift", "im2col_last", "im2col") and max(g.stride) > 1:
             # the strided forms with and without the phase grid, on every
             # backend (the planner picks it for NumPy-like CPU libraries only)
@@ -299,6 +316,30 @@ def test_only_rejects_an_inadmissible_strategy():
     info = _plan.DtypeInfo("real", 4)
     with pytest.raises(LookupError, match="elementwise"):
         _plan.plan_correlation(g, "auto", info, "cpu", True, False, 2**30, "f", only="elementwise")
+
+
+def test_fft_takes_zero_padding_from_its_grid_only_where_it_can():
+    f64 = _plan.DtypeInfo("real", 8)
+
+    def fft(spatial, kernel, pads, zeros=True, dilation=1):
+        nsp = len(kernel)
+        g = _plan.Geometry(1, 1, 1, 1, spatial, kernel, (1,) * nsp, (dilation,) * nsp, pads)
+        p = _plan.plan_correlation(
+            g, "fft", f64, "cpu", True, False, 2**40, "f", only="fft", zero_pads=zeros
+        )
+        return p.fft_wrap, p.fft_shape
+
+    full = ((63, 63), (63, 63))
+    # SciPy's mode='full' of 64^2 and 64^2: the grid holds 127, not 190, points an axis
+    assert fft((64, 64), (64, 64), full) == (True, (128, 128))
+    assert fft((64, 64), (64, 64), full, zeros=False) == (False, (192, 192))
+    assert fft((4096,), (4096,), ((4095, 4095),)) == (True, (8192,))
+    # 'same' needs n + max(lo, hi): 1024 + 15 fits 1050 points, 1024 + 30 needed 1080
+    assert fft((1024, 1024), (31, 31), ((15, 15), (15, 15))) == (True, (1050, 1050))
+    # padding beyond the kernel's span, and crops, keep the padded grid
+    assert fft((30,), (5,), ((6, 6),)) == (False, (42,))
+    assert fft((30,), (5,), ((-1, 2),)) == (False, (32,))
+    assert fft((30,), (3,), ((4, 0),), dilation=2) == (True, (35,))
 
 
 @pytest.mark.parametrize(
