@@ -57,6 +57,8 @@ BACKENDS = ("numpy", "jax")
 REPEATS = (5, 11, 1.5)
 #: Ratios reported as thresholds in the summary.
 THRESHOLDS = (1.0, 1.5, 2.0)
+#: A median this many times its method's fastest call is marked as stalled.
+STALL = 3.0
 
 
 def _inputs(shape: Shape) -> tuple[Any, Any]:
@@ -168,6 +170,7 @@ def measure(shape: Shape, backends: tuple[str, ...]) -> dict[str, Any]:
     times, first = time_interleaved(runs, *REPEATS, lead_in=True)
     medians = {name: statistics.median(t) for name, t in times.items()}
     row: dict[str, Any] = {"name": shape.name, "kind": shape.kind, "median_s": medians}
+    row["min_s"] = {name: min(t) for name, t in times.items()}
     row["first_call_s"] = first
     for backend, (ours, anchors) in families.items():
         (name,) = ours
@@ -215,6 +218,11 @@ def markdown(result: dict[str, Any]) -> str:
         "jax.scipy, jitted); below 1 portconv is faster",
         "- Largest relative difference from the first anchor's result: "
         + ", ".join(f"{b} {max(r[b]['rel_err'] for r in rows):.1e}" for b in backends),
+        f"- ‡: the median is over {STALL:g}x that method's fastest call. On this VM, NumPy "
+        "calls under a millisecond that wake OpenBLAS's worker thread sometimes wait a whole "
+        "4 ms scheduler tick when torch or JAX has run in the same process (30 calls of a "
+        "0.3 ms layer, 0.15 s apart, each after a lead-in call: 0 stalls with NumPy alone, "
+        "13 with torch's layer interleaved, 6 with lax's); the ratio then measures the stall",
         "",
         "| backend | kind | shapes | ratio <= 1 | <= 1.5 | <= 2 | geometric mean | worst |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -231,13 +239,16 @@ def markdown(result: dict[str, Any]) -> str:
     for r in rows:
         cells = []
         for b in backends:
-            a = r[b]["anchor"]
-            ours = r["median_s"][f"portconv[{b}]"]
-            cells.append(
-                f" {ours * 1e3:.3g} | {a} | {r['median_s'][a] * 1e3:.3g} | {r[b]['ratio']:.2f} |"
-            )
+            a, name = r[b]["anchor"], f"portconv[{b}]"
+            cells.append(f" {_ms(r, name)} | {a} | {_ms(r, a)} | {r[b]['ratio']:.2f} |")
         lines.append(f"| {r['name']} |" + "".join(cells))
     return "\n".join(lines) + "\n"
+
+
+def _ms(row: dict[str, Any], name: str) -> str:
+    median = row["median_s"][name]
+    stalled = median > STALL * row["min_s"][name]
+    return f"{median * 1e3:.3g}" + (" ‡" if stalled else "")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -38,6 +38,7 @@ def test_rows_time_every_method_and_agree_with_the_anchor(rows):
         best = min(t for name, t in row["median_s"].items() if not name.startswith("portconv"))
         assert row["numpy"]["ratio"] == row["median_s"]["portconv[numpy]"] / best
         assert row["numpy"]["rel_err"] < 1e-5
+        assert all(row["min_s"][n] <= t for n, t in row["median_s"].items())
     # ndimage only where its centring is SciPy's 'same': odd kernels
     assert "scipy.ndimage.correlate" in rows[0]["median_s"]
     assert "scipy.ndimage.correlate" not in rows[1]["median_s"]
@@ -67,3 +68,5 @@ def test_summary_counts_the_ratios_and_the_report_lists_every_shape(rows):
     for shape in SHAPES:
         assert f"| {shape.name} |" in text
     assert "| numpy | signal | 2 | 1 | 1 | 2 | 0.95 | 1.80 |" in text
+    stalled = dict(fake[0], min_s=dict(fake[0]["min_s"], **{"portconv[numpy]": 1e-9}))
+    assert " ‡ |" in versus.markdown({"meta": meta, "summary": s, "rows": [stalled]})
