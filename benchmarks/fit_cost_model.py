@@ -100,6 +100,8 @@ def _problems(paths: list[str]) -> list[dict[str, Any]]:
         g = _geometry(shape_from_row(r))
         entries = []
         for strategy, median in r["median_s"].items():
+            if strategy not in _plan.STRATEGIES:  # a composite plan (dilation phases)
+                continue
             m = r["model"][strategy]
             fft_shape = None if m["fft_shape"] is None else tuple(m["fft_shape"])
             tiles = (m.get("batch_tile", g.batch), m.get("row_tile"))

@@ -399,7 +399,15 @@ def _prepare(shape: Shape, backend: str) -> tuple[dict[str, Any], dict[str, Any]
             runs[strategy] = _jitted(xp, x, w, plan)
         else:
             runs[strategy] = wrap(lambda plan=plan: correlate_nd(xp, x, w, plan))
-    row = {**shape_fields(shape), "kind": shape.kind, "macs": g.macs, "auto": auto.strategy}
+    chosen = auto.strategy
+    if auto.inner is not None:  # the dilation phases: a plan no forced strategy runs
+        chosen = f"phases+{auto.strategy}"
+        model[chosen] = {"cost": auto.cost, "workspace": auto.workspace_bytes, **plan_fields(auto)}
+        if backend == "jax":
+            runs[chosen] = _jitted(xp, x, w, auto)
+        else:
+            runs[chosen] = wrap(lambda: correlate_nd(xp, x, w, auto))
+    row = {**shape_fields(shape), "kind": shape.kind, "macs": g.macs, "auto": chosen}
     return {**row, "model": model, "skipped": skipped}, runs
 
 

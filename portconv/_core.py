@@ -12,9 +12,11 @@ import warnings
 from typing import Any
 
 from . import _compat
+from ._compat import reshape
 from ._direct import (
     grid_extra_rows,
     run_direct,
+    stride_phases,
     toeplitz_on_lines,
     toeplitz_zero_pads_in_band,
     toeplitz_zeros_after,
@@ -130,6 +132,8 @@ def correlate_nd(
     g = plan.geometry
     x, w = _compat.batch_chunks_only(x), _compat.batch_chunks_only(w)
     x, w = _compat.c_contiguous(xp, x), _compat.c_contiguous(xp, w)
+    if plan.inner is not None:
+        return _correlate_dilation_phases(xp, x, w, plan, pad_mode, fill)
     tile = plan.batch_tile
     if 0 < tile < g.batch:
         outs = []
@@ -140,6 +144,27 @@ def correlate_nd(
             outs.append(_correlate_untiled(xp, part, w, tplan, pad_mode, fill))
         return xp.concat(outs, axis=0)
     return _correlate_untiled(xp, x, w, plan, pad_mode, fill)
+
+
+def _correlate_dilation_phases(
+    xp: Any, x: Any, w: Any, plan: Plan, pad_mode: str, fill: Any
+) -> Any:
+    # One copy splits the padded input into its dilation phases, stacked as
+    # samples; ``plan.inner`` correlates them undilated; one copy interleaves
+    # the phases of the output (see dilation_split_geometry).
+    g, inner = plan.geometry, plan.inner
+    d, q, nsp = g.dilation, inner.geometry.in_spatial, g.ndim
+    n, c, c_out = g.batch, g.in_channels, g.out_channels
+    whole = tuple(qq * dd - s for qq, dd, s in zip(q, d, g.padded_spatial))
+    xpad = pad_axes(xp, x, g.pads, pad_mode, fill, whole)
+    phases = stride_phases(xp, xpad, d, q)  # (N, C, *d, *q), a view
+    first = tuple(range(2, 2 + nsp)) + (0, 1) + tuple(range(2 + nsp, 2 + 2 * nsp))
+    xs = reshape(xp, xp.permute_dims(phases, first), (inner.geometry.batch, c) + q)
+    oq = inner.geometry.out_spatial
+    ys = reshape(xp, correlate_nd(xp, xs, w, inner), d + (n, c_out) + oq)
+    back = (nsp, nsp + 1) + tuple(v for i in range(nsp) for v in (nsp + 2 + i, i))
+    y = reshape(xp, xp.permute_dims(ys, back), (n, c_out) + tuple(a * b for a, b in zip(oq, d)))
+    return y[(slice(None), slice(None)) + tuple(slice(0, o) for o in g.out_spatial)]
 
 
 def _correlate_row_tiles(xp: Any, x: Any, w: Any, plan: Plan, pad_mode: str, fill: Any) -> Any:

@@ -224,6 +224,7 @@ class Plan:
     row_tile: int | None = None  # outputs along the first spatial axis per tile (None: all)
     phase_grid: bool = False  # strided stacking strategy on the flat phase grid (see _direct)
     fft_wrap: bool = False  # fft: zero padding from the grid's wrap-around (see fft_grid)
+    inner: Plan | None = None  # the plan of the dilation phases (see dilation_split_geometry)
 
 
 # Cost model rows (times in seconds), chosen by ``cost_table``.  ``cpu`` and
@@ -818,6 +819,58 @@ def grid_tap_offsets(g: Geometry) -> tuple[int, ...]:
     return tuple(grid_offset(g, tap) for tap in taps)
 
 
+def dilation_split_geometry(g: Geometry) -> Geometry | None:
+    """The undilated problem of ``g``'s dilation phases; None unless ``g`` is dilated, stride 1.
+
+    With stride 1, output ``q * d + r`` reads only input ``(q + t) * d + r``:
+    phase ``r`` of the output is the undilated valid correlation of phase
+    ``r`` of the padded input.  The ``prod(d)`` phases become samples, so
+    the kernel is dense again and the flat grid carries no dilated padding.
+    The padded input is zero-extended to whole phases; outputs past the end
+    are cut.
+    """
+    if all(d == 1 for d in g.dilation) or any(s != 1 for s in g.stride):
+        return None
+    nsp = g.ndim
+    return Geometry(
+        g.batch * math.prod(g.dilation),
+        g.in_channels,
+        g.out_channels,
+        g.groups,
+        tuple(-(-n // d) for n, d in zip(g.padded_spatial, g.dilation)),
+        g.kernel,
+        (1,) * nsp,
+        (1,) * nsp,
+        ((0, 0),) * nsp,
+    )
+
+
+def _dilation_split(plan: Plan, inner: Plan, device: str, itemsize: int, budget: int) -> Plan:
+    """``plan``, or the plan of its dilation phases where that models cheaper and fits."""
+    g, c = plan.geometry, _COSTS[device]
+    padded = inner.geometry.batch * g.in_channels * math.prod(inner.geometry.in_spatial)
+    out = g.out_positions * g.out_channels
+    # the phase split copies the padded input, the interleave the output
+    cost = inner.cost + (padded + out) * c["copy"] + 6 * c["call"]
+    ws = inner.workspace_bytes + 2 * padded * itemsize + out * itemsize
+    if cost >= plan.cost or ws > budget:
+        return plan
+    return dataclasses.replace(
+        plan,
+        strategy=inner.strategy,
+        fft_shape=None,
+        batch_tile=g.batch,
+        workspace_bytes=ws,
+        cost=cost,
+        block=None,
+        fft_contiguous=False,
+        row_tile=None,
+        phase_grid=False,
+        fft_wrap=False,
+        inner=inner,
+    )
+
+
 def row_tile_geometry(g: Geometry, rows: int) -> Geometry:
     """The geometry of ``rows`` outputs along the first spatial axis.
 
@@ -1115,6 +1168,7 @@ def plan_correlation(
     """
     itemsize = dtype.itemsize
     _check_integer_range(g, dtype, func)
+    device_kind = device
     device = cost_table(device, unroll_limited)
     out_bytes = g.out_positions * g.out_channels * itemsize
     strided = any(s > 1 for s in g.stride)
@@ -1197,7 +1251,7 @@ def plan_correlation(
         block = fft_shape[0] - g.dilation[0] * (g.kernel[0] - 1)
     contiguous = strategy == "fft" and bool(_COSTS[device]["fft_contiguous"])
     phases = strategy in _STACKING and phase_grid_applies(g, _COSTS[device])
-    return Plan(
+    plan = Plan(
         g,
         strategy,
         fft_shape,
@@ -1211,3 +1265,21 @@ def plan_correlation(
         phases,
         fft_wrap=wrap and strategy == "fft",
     )
+    split = dilation_split_geometry(g) if only is None else None
+    if split is None:
+        return plan
+    try:
+        inner = plan_correlation(
+            split,
+            method,
+            dtype,
+            device_kind,
+            fft_available,
+            unroll_limited,
+            budget,
+            func,
+            float_eps,
+        )
+    except MemoryError:
+        return plan
+    return _dilation_split(plan, inner, device, itemsize, budget)
