@@ -566,19 +566,35 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="time every shape this many times, a whole pass apart (medians over all rounds)",
     )
+    add_output_flags(p)
+    return p
+
+
+def add_output_flags(p: argparse.ArgumentParser) -> None:
+    """``--json``, ``--md`` and ``--keep-env`` (shared with ``versus.py``)."""
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--md", metavar="PATH")
     p.add_argument("--keep-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE")
-    return p
+
+
+def parse_or_reexecute(
+    parser: argparse.ArgumentParser, argv: list[str] | None, script: str
+) -> argparse.Namespace | int:
+    """The parsed arguments, or the exit status of ``script`` run again without the
+    OpenBLAS overrides when any is set (and ``--keep-env`` is not given)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(args_list)
+    env = None if args.keep_env else reexec_env(dict(os.environ))
+    if env is None:
+        return args
+    return subprocess.call([sys.executable, script, *args_list], env=env)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the sweep and write its JSON and Markdown; returns the exit status."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(args_list)
-    env = None if args.keep_env else reexec_env(dict(os.environ))
-    if env is not None:
-        return subprocess.call([sys.executable, __file__, *args_list], env=env)
+    args = parse_or_reexecute(_parser(), argv, __file__)
+    if isinstance(args, int):
+        return args
     suffix = ("" if args.backend == "numpy" else f"-{args.backend}") + (
         "" if args.set == "eval" else f"-{args.set}"
     )

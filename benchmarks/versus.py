@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 import zlib
@@ -42,13 +40,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sweep import SETS, Shape
+from sweep import SETS, Shape, add_output_flags, parse_or_reexecute
 
 from portconv.cli.bench import (
     describe_machine,
     loadavg,
     machine_name,
-    reexec_env,
     time_interleaved,
 )
 
@@ -256,19 +253,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--set", choices=tuple(SETS), default="eval")
     p.add_argument("--backend", action="append", choices=BACKENDS, help="default: both")
     p.add_argument("--limit", type=int, help="only the first N shapes")
-    p.add_argument("--json", metavar="PATH")
-    p.add_argument("--md", metavar="PATH")
-    p.add_argument("--keep-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE")
+    add_output_flags(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Time the set, write its JSON and Markdown; returns the exit status."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(args_list)
-    env = None if args.keep_env else reexec_env(dict(os.environ))
-    if env is not None:
-        return subprocess.call([sys.executable, __file__, *args_list], env=env)
+    args = parse_or_reexecute(_parser(), argv, __file__)
+    if isinstance(args, int):
+        return args
     backends = tuple(args.backend or BACKENDS)
     suffix = "" if args.set == "eval" else f"-{args.set}"
     stem = Path(__file__).resolve().parent / "results" / f"versus-{machine_name()}{suffix}"
