@@ -17,19 +17,22 @@ Four probes, each a median of interleaved runs (float32):
    the dense 8x64x56^2 layer, with each output dropped right away (as the
    benchmark does) and with it kept until the next call (as a model keeps
    activations), measured first in a fresh process.  glibc hands freed
-   memory back to the system, so the next call's fresh arrays fault their
-   pages in again; how often depends on what the process freed before (glibc
-   raises its mmap threshold to the largest freed block).
+   memory back to the system, so the next call's fresh arrays would fault
+   their pages in again; portconv's heap hint (``portconv._heap``, on by
+   default) moves glibc's thresholds so that they are kept (probe 4 shows
+   both).
 3. **XLA products** (when JAX is installed). A matmul whose weight is
    broadcast over the batch, against the same product as one 2-d dot, and the
    time XLA takes to stack the stem's 49 tap slices against the dot on them.
-4. **allocator.** The stem, dense-56 and volume layers (portconv on NumPy
-   and, when installed, torch) timed in two fresh child processes: one with
-   glibc's defaults, one told to keep freed memory
+4. **allocator.** The 11x11 image correlation and the stem, dense-56 and
+   volume layers (portconv on NumPy and, when installed, torch's layers,
+   timed after portconv's in the same child)
+   in three fresh child processes: glibc's defaults with portconv's heap
+   hint off (``PORTCONV_KEEP_HEAP=0``), the defaults with the hint (what
+   users get: ``portconv._heap``), and glibc told to keep all freed memory
    (``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``), so no call
-   faults fresh pages in.  The difference is what page faults cost each
-   library; a portable library cannot change the allocator (it would change
-   it for the whole process), so the benchmark runs with the defaults.
+   faults fresh pages in.  The first against the third is what page faults
+   cost; the second shows how much of that the hint saves.
 
 No assertion is made: the printed table is the evidence, measured in one run.
 """
@@ -76,7 +79,7 @@ LAYERS = {
 }
 #: Layers of the allocator probe, and the environment that keeps glibc from
 #: handing freed memory back to the system.
-ALLOCATOR_LAYERS = ("stem-7x7s2", "dense-56", "volume-3x3x3")
+ALLOCATOR_LAYERS = ("image-11x11", "stem-7x7s2", "dense-56", "volume-3x3x3")
 KEEP_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(1 << 40), "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
 
 
@@ -124,29 +127,45 @@ def _torch_convs(torch: Any, case: Any, rng: Any) -> list[Callable[[], Any]]:
     return calls
 
 
+#: The allocator probe's child processes, in the order of its columns.
+ALLOCATOR_SETTINGS = {
+    "hint off": {"PORTCONV_KEEP_HEAP": "0"},
+    "hint (default)": {"PORTCONV_KEEP_HEAP": "1"},
+    "memory kept": {**KEEP_MEMORY, "PORTCONV_KEEP_HEAP": "0"},
+}
+
+
 def probe_allocator(runs: int) -> list[tuple[str, str, str]]:
-    """Each layer in a child with glibc's defaults and in one that keeps freed memory."""
+    """Each layer in a child per allocator setting (see ``ALLOCATOR_SETTINGS``)."""
     medians = {}
-    for label, extra in (("defaults", {}), ("memory kept", KEEP_MEMORY)):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    for label, extra in ALLOCATOR_SETTINGS.items():
         child = subprocess.run(
             [sys.executable, __file__, "--allocator-child", "--runs", str(runs)],
-            env={**os.environ, **extra},
+            env={**base, **extra},
             capture_output=True,
             text=True,
             check=True,
         )
         medians[label] = json.loads(child.stdout.strip().splitlines()[-1])
     rows = []
-    for key, default in medians["defaults"].items():
-        kept = medians["memory kept"][key]
+    for key in medians["hint off"]:
+        each = [medians[label][key] for label in ALLOCATOR_SETTINGS]
         rows.append(
             (
-                f"{key}: glibc defaults / memory kept",
-                f"{default['ms']:.1f} / {kept['ms']:.1f} ms",
-                f"{default['faults']:.0f} / {kept['faults']:.0f} page faults/call",
+                f"{key}: " + " / ".join(ALLOCATOR_SETTINGS),
+                " / ".join(f"{m['ms']:.1f}" for m in each) + " ms",
+                " / ".join(f"{m['faults']:.0f}" for m in each) + " page faults/call",
             )
         )
     return rows
+
+
+def _portconv_call(case: Any, x: np.ndarray, w: np.ndarray) -> Callable[[], Any]:
+    """portconv's call of a suite case (a SciPy-style correlation or a layer)."""
+    if case.op == "correlate":
+        return lambda: portconv.correlate(x, w, mode="same")
+    return lambda: portconv.conv(x, w, stride=case.stride, padding=case.padding)
 
 
 def _allocator_child(runs: int) -> dict[str, dict[str, float]]:
@@ -156,14 +175,13 @@ def _allocator_child(runs: int) -> dict[str, dict[str, float]]:
     calls = {}
     for case in layers:
         x, w = (rng.standard_normal(s, dtype=np.float32) for s in case.shapes)
-        calls[f"portconv[numpy] {case.name}"] = lambda x=x, w=w, case=case: portconv.conv(
-            x, w, stride=case.stride, padding=case.padding
-        )
+        calls[f"portconv[numpy] {case.name}"] = _portconv_call(case, x, w)
     if importlib.util.find_spec("torch") is not None:
         import torch
 
         for case in layers:
-            calls[f"torch {case.name}"] = _torch_convs(torch, case, rng)[0]
+            if case.op == "conv":
+                calls[f"torch {case.name}"] = _torch_convs(torch, case, rng)[0]
     out = {}
     for key, call in calls.items():
         for _ in range(2):

@@ -47,6 +47,7 @@ from portconv._plan import Geometry, Plan
 from portconv._signal import _mode_pads
 from portconv.cli.bench import (
     describe_machine,
+    heap_setting,
     loadavg,
     machine_name,
     reexec_env,
@@ -519,7 +520,8 @@ def _markdown(result: dict[str, Any]) -> str:
         "",
         f"- CPU: {meta['cpu_model']} ({meta['usable_cores']} usable cores); git {meta['git']}; "
         f"OpenBLAS core type {meta['openblas_coretype']}; env removed by re-exec: "
-        f"{meta['env_removed_by_reexec'] or 'none'}; thread settings: {_threads(meta)}",
+        f"{meta['env_removed_by_reexec'] or 'none'}; thread settings: {_threads(meta)}; "
+        f"{heap_setting(meta)}",
         f"- Float32, medians of {REPEATS[0]}-{REPEATS[1]} interleaved runs after a warm-up"
         + (f", in {rounds} rounds a whole pass over the shapes apart " if rounds > 1 else " ")
         + f"(a strategy whose first call exceeds {SLOW_S:g} s is timed once); "

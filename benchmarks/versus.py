@@ -44,6 +44,7 @@ from sweep import SETS, Shape, add_output_flags, parse_or_reexecute
 
 from portconv.cli.bench import (
     describe_machine,
+    heap_setting,
     loadavg,
     machine_name,
     time_interleaved,
@@ -206,7 +207,7 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"- CPU: {meta['cpu_model']} ({meta['usable_cores']} usable cores); git {meta['git']}; "
         f"OpenBLAS core type {meta['openblas_coretype']}; env removed by re-exec: "
-        f"{meta['env_removed_by_reexec'] or 'none'}",
+        f"{meta['env_removed_by_reexec'] or 'none'}; {heap_setting(meta)}",
         f"- Float32; medians of {REPEATS[0]}-{REPEATS[1]} interleaved runs after a warm-up, "
         "each timed call right after an untimed one of the same method; "
         f"{meta['elapsed_s']:.0f} s in all; load average {meta['loadavg_start']} at start, "

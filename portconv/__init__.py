@@ -1,4 +1,9 @@
-"""portconv: one array-agnostic convolution for every Array API library."""
+"""portconv: one array-agnostic convolution for every Array API library.
+
+Environment: ``PORTCONV_WORKSPACE_BYTES`` (the default workspace budget) and
+``PORTCONV_KEEP_HEAP=0`` (no hint to glibc to keep freed temporaries on
+NumPy-backed arrays; see ``portconv._heap``).
+"""
 
 from ._nn import (
     conv,

@@ -27,6 +27,7 @@ __all__ = [
     "has_fft",
     "device_of",
     "is_jax_namespace",
+    "numpy_backed",
 ]
 
 
@@ -119,6 +120,15 @@ def has_fft(xp: Any) -> bool:
 def is_jax_namespace(xp: Any) -> bool:
     """JAX traces Python code once per shape: the planner bounds unrolling."""
     return array_api_compat.is_jax_namespace(xp)
+
+
+def numpy_backed(xp: Any, x: Any) -> bool:
+    """Whether ``x``'s memory comes from NumPy's allocator (NumPy, array-api-strict).
+
+    ``_heap`` tunes glibc's thresholds through such an allocation; other
+    libraries allocate elsewhere (devices, XLA, torch) or lazily (Dask).
+    """
+    return array_api_compat.is_numpy_array(x) or array_api_compat.is_array_api_strict_namespace(xp)
 
 
 def unchunk_axes(x: Any, axes: tuple[int, ...]) -> Any:

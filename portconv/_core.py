@@ -11,7 +11,7 @@ import dataclasses
 import warnings
 from typing import Any
 
-from . import _compat
+from . import _compat, _heap
 from ._compat import reshape
 from ._direct import (
     grid_extra_rows,
@@ -130,6 +130,7 @@ def correlate_nd(
     tile is padded and computed on its own and the tiles' outputs joined.
     """
     g = plan.geometry
+    _heap.keep_heap(xp, x, plan.workspace_bytes + plan.output_bytes)
     x, w = _compat.batch_chunks_only(x), _compat.batch_chunks_only(w)
     x, w = _compat.c_contiguous(xp, x), _compat.c_contiguous(xp, w)
     if plan.inner is not None:

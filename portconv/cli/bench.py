@@ -77,6 +77,9 @@ _RECORDED_ENV = (
         "JAX_ENABLE_X64",
         "JAX_PLATFORMS",
         "PORTCONV_WORKSPACE_BYTES",
+        "PORTCONV_KEEP_HEAP",
+        "MALLOC_MMAP_THRESHOLD_",
+        "MALLOC_TRIM_THRESHOLD_",
     )
 )
 
@@ -956,6 +959,16 @@ def _fmt(value: float | None, scale: float = 1.0, digits: int = 3) -> str:
     return f"{value * scale:.{digits}g}"
 
 
+def heap_setting(meta: dict[str, Any]) -> str:
+    """The allocator settings a run had: portconv's heap hint and glibc's overrides."""
+    env = meta.get("env") or {}
+    hint = "off" if (env.get("PORTCONV_KEEP_HEAP") or "1").strip() == "0" else "on"
+    malloc = [
+        f"{k}={env[k]}" for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_") if env.get(k)
+    ]
+    return f"heap hint {hint}; glibc malloc overrides: {', '.join(malloc) or 'none'}"
+
+
 def _markdown(result: dict[str, Any]) -> str:
     meta = result["meta"]
     v = meta["versions"]
@@ -977,7 +990,7 @@ def _markdown(result: dict[str, Any]) -> str:
         f"- Versions: {libs}; git {meta['git']}"
         + (f" (at the end: {meta['git_end']})" if meta.get("git_end") != meta["git"] else ""),
         f"- OpenBLAS core type: {meta['openblas_coretype']}; OpenBLAS env overrides: {env_line}; "
-        f"thread settings: {', '.join(threads) or 'library defaults'}",
+        f"thread settings: {', '.join(threads) or 'library defaults'}; {heap_setting(meta)}",
         f"- Mode: {'quick' if meta['quick'] else 'full'}; median of {pol['min_runs']}-"
         f"{pol['max_runs']} interleaved runs after one warm-up, in a fresh order each, "
         "each timed call right after an untimed one of the same method; whole run "
