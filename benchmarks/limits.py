@@ -22,12 +22,13 @@ Four probes, each a median of interleaved runs (float32):
    default) moves glibc's thresholds so that they are kept (probe 4 shows
    both).
 3. **XLA products** (when JAX is installed). A matmul whose weight is
-   broadcast over the batch, against the same product as one 2-d dot, and the
-   time XLA takes to stack the stem's 49 tap slices against the dot on them.
+   broadcast over the batch, against the same product as one 2-d dot, the
+   time XLA takes to stack the stem's 49 tap slices against the dot on them,
+   and the page faults per call of the jitted stem, portconv's and lax's.
 4. **allocator.** The 11x11 image correlation and the stem, dense-56 and
    volume layers (portconv on NumPy and, when installed, torch's layers,
-   timed after portconv's in the same child)
-   in three fresh child processes: glibc's defaults with portconv's heap
+   timed after portconv's in the same child), each layer in three fresh
+   child processes of its own: glibc's defaults with portconv's heap
    hint off (``PORTCONV_KEEP_HEAP=0``), the defaults with the hint (what
    users get: ``portconv._heap``), and glibc told to keep all freed memory
    (``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``), so no call
@@ -89,6 +90,21 @@ def _median_ms(fn: Callable[[], Any], runs: int) -> float:
     return statistics.median(times["f"]) * 1e3
 
 
+def _ms_and_faults(call: Callable[[], Any], runs: int, pause_s: float) -> tuple[float, float]:
+    """Median ms and mean minor page faults per call, after two untimed calls."""
+    for _ in range(2):
+        call()
+    times, faults = [], 0
+    for _ in range(runs):
+        time.sleep(pause_s)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+        faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    return statistics.median(times) * 1e3, faults / runs
+
+
 def probe_matmul(runs: int) -> list[tuple[str, str, str]]:
     rng = np.random.default_rng(0)
     rows = []
@@ -136,18 +152,24 @@ ALLOCATOR_SETTINGS = {
 
 
 def probe_allocator(runs: int) -> list[tuple[str, str, str]]:
-    """Each layer in a child per allocator setting (see ``ALLOCATOR_SETTINGS``)."""
-    medians = {}
+    """Each layer in its own child per allocator setting (see ``ALLOCATOR_SETTINGS``).
+
+    One fresh process per layer and setting: what a process freed before
+    moves glibc's thresholds, so layers sharing a child would measure each
+    other's history.  torch's layer runs after portconv's in the same child.
+    """
+    medians: dict[str, dict[str, Any]] = {label: {} for label in ALLOCATOR_SETTINGS}
     base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    for label, extra in ALLOCATOR_SETTINGS.items():
-        child = subprocess.run(
-            [sys.executable, __file__, "--allocator-child", "--runs", str(runs)],
-            env={**base, **extra},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        medians[label] = json.loads(child.stdout.strip().splitlines()[-1])
+    for layer in ALLOCATOR_LAYERS:
+        for label, extra in ALLOCATOR_SETTINGS.items():
+            child = subprocess.run(
+                [sys.executable, __file__, "--allocator-child", layer, "--runs", str(runs)],
+                env={**base, **extra},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            medians[label].update(json.loads(child.stdout.strip().splitlines()[-1]))
     rows = []
     for key in medians["hint off"]:
         each = [medians[label][key] for label in ALLOCATOR_SETTINGS]
@@ -168,33 +190,20 @@ def _portconv_call(case: Any, x: np.ndarray, w: np.ndarray) -> Callable[[], Any]
     return lambda: portconv.conv(x, w, stride=case.stride, padding=case.padding)
 
 
-def _allocator_child(runs: int) -> dict[str, dict[str, float]]:
-    """Median ms and page faults per call of each allocator layer (in this process)."""
+def _allocator_child(layer: str, runs: int) -> dict[str, dict[str, float]]:
+    """Median ms and page faults per call of one allocator layer (in this process)."""
     rng = np.random.default_rng(0)
-    layers = [c for c in cases(FULL) if c.name in ALLOCATOR_LAYERS]
-    calls = {}
-    for case in layers:
-        x, w = (rng.standard_normal(s, dtype=np.float32) for s in case.shapes)
-        calls[f"portconv[numpy] {case.name}"] = _portconv_call(case, x, w)
-    if importlib.util.find_spec("torch") is not None:
+    (case,) = [c for c in cases(FULL) if c.name == layer]
+    x, w = (rng.standard_normal(s, dtype=np.float32) for s in case.shapes)
+    calls = {f"portconv[numpy] {layer}": _portconv_call(case, x, w)}
+    if case.op == "conv" and importlib.util.find_spec("torch") is not None:
         import torch
 
-        for case in layers:
-            if case.op == "conv":
-                calls[f"torch {case.name}"] = _torch_convs(torch, case, rng)[0]
+        calls[f"torch {layer}"] = _torch_convs(torch, case, rng)[0]
     out = {}
     for key, call in calls.items():
-        for _ in range(2):
-            call()
-        times, faults = [], 0
-        for _ in range(runs):
-            time.sleep(0.15)  # the benchmark's pause
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-            start = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - start)
-            faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-        out[key] = {"ms": statistics.median(times) * 1e3, "faults": faults / runs}
+        ms, faults = _ms_and_faults(call, runs, 0.15)  # the benchmark's pause
+        out[key] = {"ms": ms, "faults": faults}
     return out
 
 
@@ -240,21 +249,13 @@ def probe_faults(runs: int) -> list[tuple[str, str, str]]:
             y = portconv.conv(x, w, stride=case.stride, padding=case.padding)
             held[0] = y if keep else None
 
-        for _ in range(3):
-            call()
-        faults, times = 0, []
-        for _ in range(runs):
-            time.sleep(0.02)
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-            start = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - start)
-            faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+        call()
+        ms, faults = _ms_and_faults(call, runs, 0.02)
         rows.append(
             (
                 f"portconv.conv dense-56 on NumPy, {label}",
-                f"{statistics.median(times) * 1e3:.1f} ms",
-                f"{faults / runs:.0f} page faults/call",
+                f"{ms:.1f} ms",
+                f"{faults:.0f} page faults/call",
             )
         )
     return rows
@@ -308,6 +309,21 @@ def probe_xla(runs: int) -> list[tuple[str, str, str]]:
             f"{59e-3 / (ms * 1e-3):.2f} GB/s",
         )
     )
+    wt = jnp.asarray(rng.standard_normal((64, 3, 7, 7), dtype=np.float32))
+    stems = {
+        "portconv[jax]": lambda a, b: portconv.conv(a, b, stride=2, padding=3),
+        "lax": lambda a, b: jax.lax.conv_general_dilated(a, b, (2, 2), [(3, 3), (3, 3)]),
+    }
+    for label, fn in stems.items():
+        jitted = jax.jit(fn)
+        ms, faults = _ms_and_faults(lambda f=jitted: f(x, wt).block_until_ready(), runs, 0.02)
+        rows.append(
+            (
+                f"{label} stem-7x7s2 (jit), page faults",
+                f"{ms:.1f} ms",
+                f"{faults:.0f} page faults/call",
+            )
+        )
     return rows
 
 
@@ -315,10 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--md", help="also write the table to this Markdown file")
     ap.add_argument("--runs", type=int, default=15, help="timed runs per probe (median)")
-    ap.add_argument("--allocator-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--allocator-child", metavar="LAYER", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.allocator_child:
-        print(json.dumps(_allocator_child(args.runs)))
+        print(json.dumps(_allocator_child(args.allocator_child, args.runs)))
         return 0
     # faults first: a process that has freed large arrays before (the other
     # probes) has raised glibc's mmap threshold and faults far less
