@@ -25,8 +25,8 @@ Four probes, each a median of interleaved runs (float32):
    broadcast over the batch, against the same product as one 2-d dot, the
    time XLA takes to stack the stem's 49 tap slices against the dot on them,
    and the page faults per call of the jitted stem, portconv's and lax's.
-4. **allocator.** The 11x11 image correlation and the stem, dense-56 and
-   volume layers (portconv on NumPy and, when installed, torch's layers,
+4. **allocator.** The 11x11 image correlation, the stem, dense-56 and
+   volume layers and two small layers (portconv on NumPy and, when installed, torch's layers,
    timed after portconv's in the same child), each layer in three fresh
    child processes of its own: glibc's defaults with portconv's heap
    hint off (``PORTCONV_KEEP_HEAP=0``), the defaults with the hint (what
@@ -58,7 +58,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import portconv
-from portconv.cli.bench import FULL, cases, time_interleaved
+from portconv.cli.bench import FULL, Case, cases, time_interleaved
 
 #: (M, K, N) of ``(C_out x K) @ (K x positions)`` per sample: the dense-56 layer's
 #: im2col_last product, its full im2col, the dense-28 one and the stem's.
@@ -80,7 +80,19 @@ LAYERS = {
 }
 #: Layers of the allocator probe, and the environment that keeps glibc from
 #: handing freed memory back to the system.
-ALLOCATOR_LAYERS = ("image-11x11", "stem-7x7s2", "dense-56", "volume-3x3x3")
+ALLOCATOR_LAYERS = (
+    "image-11x11",
+    "stem-7x7s2",
+    "dense-56",
+    "volume-3x3x3",
+    "small-3x3",
+    "small-dw-s2",
+)
+#: Two small layers of ``versus.py``'s evaluation set for the allocator probe.
+SMALL_LAYERS = (
+    Case("small-3x3", "conv", ((4, 16, 32, 32), (32, 16, 3, 3)), (), padding=1),
+    Case("small-dw-s2", "conv", ((2, 128, 28, 28), (128, 1, 3, 3)), (), 2, 1, 128),
+)
 KEEP_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(1 << 40), "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
 
 
@@ -91,12 +103,18 @@ def _median_ms(fn: Callable[[], Any], runs: int) -> float:
 
 
 def _ms_and_faults(call: Callable[[], Any], runs: int, pause_s: float) -> tuple[float, float]:
-    """Median ms and mean minor page faults per call, after two untimed calls."""
+    """Median ms and mean minor page faults per call, after two untimed calls.
+
+    Each timed call follows a pause and an untimed lead-in call, as in the
+    suite, so thread pools are awake and the allocator is as the same call
+    left it.
+    """
     for _ in range(2):
         call()
     times, faults = [], 0
     for _ in range(runs):
         time.sleep(pause_s)
+        call()
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         start = time.perf_counter()
         call()
@@ -187,13 +205,13 @@ def _portconv_call(case: Any, x: np.ndarray, w: np.ndarray) -> Callable[[], Any]
     """portconv's call of a suite case (a SciPy-style correlation or a layer)."""
     if case.op == "correlate":
         return lambda: portconv.correlate(x, w, mode="same")
-    return lambda: portconv.conv(x, w, stride=case.stride, padding=case.padding)
+    return lambda: portconv.conv(x, w, stride=case.stride, padding=case.padding, groups=case.groups)
 
 
 def _allocator_child(layer: str, runs: int) -> dict[str, dict[str, float]]:
     """Median ms and page faults per call of one allocator layer (in this process)."""
     rng = np.random.default_rng(0)
-    (case,) = [c for c in cases(FULL) if c.name == layer]
+    (case,) = [c for c in cases(FULL) + list(SMALL_LAYERS) if c.name == layer]
     x, w = (rng.standard_normal(s, dtype=np.float32) for s in case.shapes)
     calls = {f"portconv[numpy] {layer}": _portconv_call(case, x, w)}
     if case.op == "conv" and importlib.util.find_spec("torch") is not None:

@@ -7,20 +7,23 @@ heap-trim threshold to twice that.  A correlation allocates several temporaries
 at once (padded input, stacked columns, products, output), so after each call
 the freed heap top exceeds twice the largest single temporary and glibc hands
 it back; the next call touches fresh pages again, one minor page fault per
-4 KiB.  On this project's CPU that was a third of NumPy's time on the stem
-layer (8x3x224^2 -> 64, 7x7 stride 2: 32 against 21 ms, 7,984 faults per call)
-and a quarter on the dense 8x64x56^2 layer (21 against 16 ms).
+4 KiB.  On this project's CPU, in a NumPy-only process, that was a quarter to
+nearly half of the time of the stem layer (8x3x224^2 -> 64, 7x7 stride 2: 34.2 against
+23.1 ms, 8,476 faults per call), of the dense 8x64x56^2 layer (22.1 against
+16.7 ms) and of the 11x11 correlation of a 1024^2 image (21.5 against 12.1);
+glibc's thresholds start at 128 KiB, so small layers suffer too
+(4x16x32^2 -> 32, 3x3: 2.0 against 1.1 ms, 834 faults per call).
 
 The standard has no way to reuse memory (no ``out=``), and ``mallopt`` would
 change the allocator by fiat.  Instead, once per process, the first NumPy-backed
-call with large temporaries allocates and drops one empty block just under
-32 MiB: glibc sees a freed mmapped block of that size and moves its own
-thresholds, as it does whenever any program frees such a block.  Nothing is
-written, so no page is touched.  The cost is that the process keeps up to
-64 MiB of freed heap for reuse instead of returning it at once.
-``PORTCONV_KEEP_HEAP=0`` turns this off.  Other allocators (macOS, Windows,
-musl) ignore the hint; device memory (CuPy, CUDA torch), XLA's and torch's
-CPU arrays and Dask's lazy graphs are not touched.
+call with more than 128 KiB of workspace and output allocates and drops one
+empty block just under 32 MiB: glibc sees a freed mmapped block of that size
+and moves its own thresholds, as it does whenever any program frees such a
+block.  Nothing is written, so no page is touched.  The cost is that the
+process keeps up to 64 MiB of freed heap for reuse instead of returning it at
+once.  ``PORTCONV_KEEP_HEAP=0`` turns this off.  Other allocators (macOS,
+Windows, musl) just serve one allocation; device memory (CuPy, CUDA torch),
+XLA's and torch's CPU arrays and Dask's lazy graphs are not touched.
 """
 
 from __future__ import annotations
@@ -36,9 +39,9 @@ _ENV = "PORTCONV_KEEP_HEAP"
 #: Just under glibc's largest dynamic mmap threshold (32 MiB on 64-bit): a
 #: block of exactly 32 MiB plus malloc's header would not move the threshold.
 HINT_BYTES = 32 * 2**20 - 2**20
-#: Calls whose workspace and output stay below this never leave glibc's
-#: default thresholds (128 KiB mmap, 128 KiB trim) far enough to matter.
-MIN_CALL_BYTES = 4 * 2**20
+#: glibc's initial mmap threshold: calls whose workspace and output stay
+#: below it never map memory, so they give no reason for the hint.
+MIN_CALL_BYTES = 128 * 2**10
 
 _hinted = False
 
