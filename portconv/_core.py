@@ -14,6 +14,7 @@ from typing import Any
 from . import _compat, _heap
 from ._compat import reshape
 from ._direct import (
+    after,
     grid_extra_rows,
     run_direct,
     stride_phases,
@@ -140,6 +141,8 @@ def correlate_nd(
         outs = []
         for start in range(0, g.batch, tile):
             part = x[start : min(start + tile, g.batch), ...]
+            if plan.in_order and outs:
+                part = after(xp, part, outs[-1])
             tg = dataclasses.replace(g, batch=part.shape[0])
             tplan = dataclasses.replace(plan, geometry=tg, batch_tile=tg.batch)
             outs.append(_correlate_untiled(xp, part, w, tplan, pad_mode, fill))
@@ -178,6 +181,8 @@ def _correlate_row_tiles(xp: Any, x: Any, w: Any, plan: Plan, pad_mode: str, fil
         tg = row_tile_geometry(g, min(rows, g.out_spatial[0] - first))
         start = first * g.stride[0]
         part = x0[:, :, start : start + tg.in_spatial[0], ...]
+        if plan.in_order and outs:
+            part = after(xp, part, outs[-1])
         tplan = dataclasses.replace(plan, geometry=tg, row_tile=None)
         outs.append(_correlate_untiled(xp, part, w, tplan, pad_mode, fill))
     return xp.concat(outs, axis=2)

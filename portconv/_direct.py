@@ -40,6 +40,7 @@ __all__ = [
     "toeplitz_on_lines",
     "toeplitz_zero_pads_in_band",
     "toeplitz_zeros_after",
+    "after",
 ]
 
 
@@ -87,6 +88,20 @@ def _tap_views(xp: Any, x: Any, g: Geometry):
         return phases[(slice(None), slice(None)) + head + (r, slice(q0, q0 + o))]
 
     return view
+
+
+def after(xp: Any, x: Any, previous: Any) -> Any:
+    """``x`` unchanged, but computed after ``previous`` (``plan.in_order``).
+
+    Adds ``-0.0`` made from one element of ``previous``: ``-(|p| * 0)`` with
+    ``p`` made finite is ``-0.0``, and ``x + -0.0`` is ``x`` bit for bit for
+    every ``x`` (``-0.0``, infinities and NaN included).  XLA does not fold a
+    float product with zero, so the dependency survives compilation and
+    orders the tiles; eager libraries pay one pass over the tile's input.
+    """
+    p = previous[(0,) * previous.ndim]
+    p = xp.where(xp.isfinite(p), p, xp.zeros_like(p))
+    return x + (-(xp.abs(p) * 0))
 
 
 def _accumulate(acc: Any, term: Any) -> Any:
@@ -177,9 +192,9 @@ def run_direct(xp: Any, x: Any, w: Any, plan: Plan, band_pads: tuple[int, int] =
     """
     g = plan.geometry
     if uses_grid(plan):
-        return _grid(xp, x, w, g, plan.strategy)
+        return _grid(xp, x, w, g, plan.strategy, plan.in_order)
     if plan.phase_grid:
-        return _phase_grid(xp, x, w, g, plan.strategy)
+        return _phase_grid(xp, x, w, g, plan.strategy, plan.in_order)
     if plan.strategy == "elementwise":
         return _elementwise(xp, x, w, g)
     if plan.strategy == "shift":
@@ -474,13 +489,13 @@ def _from_grid(xp: Any, y: Any, g: Geometry, inner: tuple[int, ...] | None = Non
     return y[(slice(None), slice(None), slice(None)) + keep]
 
 
-def _grid(xp: Any, x: Any, w: Any, g: Geometry, strategy: str) -> Any:
+def _grid(xp: Any, x: Any, w: Any, g: Geometry, strategy: str, in_order: bool) -> Any:
     # The stride-1 forms of shift / im2col_last / im2col on the flat padded grid.
     n, c = x.shape[0], x.shape[1]
     xf, p = _flat_grid(xp, x, g, grid_offset(g, tuple(k - 1 for k in g.kernel)))
     xf = reshape(xp, xf, (n, c, 1, xf.shape[-1]))  # one phase
     taps = tuple((0, off) for off in grid_tap_offsets(g))
-    return _from_grid(xp, _grid_products(xp, xf, w, g, strategy, taps, p), g)
+    return _from_grid(xp, _grid_products(xp, xf, w, g, strategy, taps, p, in_order), g)
 
 
 def stride_phases(xp: Any, x: Any, stride: tuple[int, ...], lengths: tuple[int, ...]) -> Any:
@@ -495,7 +510,7 @@ def stride_phases(xp: Any, x: Any, stride: tuple[int, ...], lengths: tuple[int, 
     return xp.permute_dims(reshape(xp, x, split), perm)
 
 
-def _phase_grid(xp: Any, x: Any, w: Any, g: Geometry, strategy: str) -> Any:
+def _phase_grid(xp: Any, x: Any, w: Any, g: Geometry, strategy: str, in_order: bool) -> Any:
     """A strided shift / im2col_last / im2col on the flat grid of the stride phases.
 
     ``x`` is padded and zero-extended to :func:`phase_grid_padded`.  One copy
@@ -508,26 +523,30 @@ def _phase_grid(xp: Any, x: Any, w: Any, g: Geometry, strategy: str) -> Any:
     phases = stride_phases(xp, x, g.stride, shape)
     xf = reshape(xp, phases, (n, c, math.prod(g.stride), math.prod(shape)))
     p = g.out_spatial[0] * math.prod(shape[1:])
-    y = _grid_products(xp, xf, w, g, strategy, phase_tap_offsets(g), p)
+    y = _grid_products(xp, xf, w, g, strategy, phase_tap_offsets(g), p, in_order)
     return _from_grid(xp, y, g, shape[1:])
 
 
-def _grid_products(xp: Any, xf: Any, w: Any, g: Geometry, strategy: str, taps, p: int) -> Any:
+def _grid_products(
+    xp: Any, xf: Any, w: Any, g: Geometry, strategy: str, taps, p: int, in_order: bool
+) -> Any:
     """``(N, C_out, p)``: shift / im2col_last / im2col on flat phases ``xf`` ``(N, C, F, L)``.
 
     ``taps[i]`` is the ``(phase, offset)`` where tap ``i`` (the last kernel
-    axis fastest) reads its ``p`` grid positions.
+    axis fastest) reads its ``p`` grid positions.  ``in_order``: each tap's
+    operand is read after the sum so far (:func:`after`).
     """
     n, groups, cg = xf.shape[0], g.groups, g.group_in
 
-    def read(phase: int, offset: int, length: int) -> Any:
-        return xf[:, :, phase, offset : offset + length]
+    def read(phase: int, offset: int, length: int, acc: Any = None) -> Any:
+        src = after(xp, xf, acc) if in_order and acc is not None else xf
+        return src[:, :, phase, offset : offset + length]
 
     if strategy == "shift":
         w_taps = _taps_leading(xp, w, g, 0)  # (T, G, Cog, Cg)
         acc = None
         for i, (phase, off) in enumerate(taps):
-            op = reshape(xp, read(phase, off, p), (n, groups, cg, p))
+            op = reshape(xp, read(phase, off, p, acc), (n, groups, cg, p))
             acc = _accumulate(acc, xp.matmul(w_taps[i, ...], op))
     elif strategy == "im2col_last":
         # The taps of one kernel row differ from its first tap by the same
@@ -545,7 +564,8 @@ def _grid_products(xp: Any, xf: Any, w: Any, g: Geometry, strategy: str, taps, p
         w_heads = _taps_leading(xp, w, g, 1)  # (T_head, G, Cog, Cg * k_last)
         acc = None
         for i, (f, off) in enumerate(heads):
-            op = reshape(xp, cols[f][..., off : off + p], (n, groups, cg * k_last, p))
+            src = after(xp, cols[f], acc) if in_order and acc is not None else cols[f]
+            op = reshape(xp, src[..., off : off + p], (n, groups, cg * k_last, p))
             acc = _accumulate(acc, xp.matmul(w_heads[i, ...], op))
     else:  # im2col: every tap stacked, one matmul
         w2 = reshape(xp, w, (groups, g.group_out, cg * g.taps))

@@ -37,6 +37,10 @@ STRATEGIES = DIRECT_STRATEGIES + ("fft", "fft_blocks", "winograd")
 # unrolled op count (PERF-NOTES: 961 taps took 18 s).  Above this many unrolled
 # operations a plan is only chosen when nothing else fits.
 _MAX_UNROLLED_OPS_JAX = 256
+# All tiles of one plan together (each tile is traced anew): the 7x7 stride-2
+# stem 8x3x224^2 in eight 1-sample tiles of 51 operations compiled in 1.0 s,
+# in four tiles of two samples in 0.8 s.
+_MAX_TILED_OPS_JAX = 512
 
 
 def default_workspace_bytes(func: str) -> int:
@@ -225,6 +229,7 @@ class Plan:
     phase_grid: bool = False  # strided stacking strategy on the flat phase grid (see _direct)
     fft_wrap: bool = False  # fft: zero padding from the grid's wrap-around (see fft_grid)
     inner: Plan | None = None  # the plan of the dilation phases (see dilation_split_geometry)
+    in_order: bool = False  # each tile and tap product after the previous one (see _direct.after)
 
 
 # Cost model rows (times in seconds), chosen by ``cost_table``.  ``cpu`` and
@@ -273,7 +278,18 @@ class Plan:
 # fit (64x3x32^2 3x3: 5.5 against 4.6 ms).
 # XLA traces each tile anew, which costs compile time (that Winograd layer:
 # 2.5 s against 0.7 s), so there the tiles' unrolled operations together
-# stay within the unroll limit.  A GPU wants the whole batch.
+# stay within ``_MAX_TILED_OPS_JAX``.  A GPU wants the whole batch.
+# ``orders_work`` (a fact, not fitted): XLA's CPU runtime may run
+# independent operations side by side, so it gives each its own buffer:
+# every tile's stacked operand and every tap's product are live at once and
+# the temporary buffer, mapped afresh on each call, faults in a page per
+# 4 KiB.  Each tile's input is therefore made to depend on the previous
+# tile's output, and each tap's operand on the sum so far (``_direct.after``).
+# Under ``jax.jit``, unordered / ordered: the stem 8x3x224^2 in 1-sample
+# im2col tiles 66.4 / 29.9 MB of temporaries, 16,207 / 867 page faults,
+# 37.1 / 22.4 ms a call; the volume 1x8x64^3 3x3x3 in 10-row im2col_last
+# tiles 241.7 / 22.3 MB, 85.0 / 34.0 ms.  Eager libraries free each
+# temporary as soon as it is dropped.
 _COSTS = {
     # Refitted on 2026-11-29 (three training sweeps and a new matmul probe
     # of that day): the day's host ran NumPy 2-5x faster than the host of the
@@ -288,6 +304,7 @@ _COSTS = {
         "tile_bytes": 8 << 20,
         "tile_stack_only": 0,
         "phase_grid": 1,
+        "orders_work": 0,
         "item": 8e-08,
         "gemm_k": 12.4,
         "gemm_n": 2.52,
@@ -337,6 +354,7 @@ _COSTS = {
         "tile_bytes": 8 << 20,
         "tile_stack_only": 1,
         "phase_grid": 0,
+        "orders_work": 1,
         "item": 6.87e-07,
         "call": 5.79e-07,
         "elem": 9.85e-11,
@@ -379,6 +397,7 @@ _COSTS = {
         "tile_bytes": 0,
         "tile_stack_only": 0,
         "phase_grid": 0,
+        "orders_work": 0,
         "call": 12e-6,
         "item": 12e-6,
         "elem": 0.02e-9,
@@ -922,7 +941,7 @@ def _max_tiles(g: Geometry, strategy: str, unroll_limited: bool) -> int | None:
     """
     if not unroll_limited:
         return None
-    return max(1, _MAX_UNROLLED_OPS_JAX // max(1, unrolled_ops(g, strategy)))
+    return max(1, _MAX_TILED_OPS_JAX // max(1, unrolled_ops(g, strategy)))
 
 
 def _largest(n: int, fits) -> int:
@@ -1264,6 +1283,7 @@ def plan_correlation(
         rows,
         phases,
         fft_wrap=wrap and strategy == "fft",
+        in_order=bool(_COSTS[device]["orders_work"]),
     )
     split = dilation_split_geometry(g) if only is None else None
     if split is None:

@@ -249,11 +249,15 @@ def test_xla_tiles_a_large_stacked_operand_within_its_unroll_limit():
     # the 7x7 stride-2 stem: 59 MB of im2col columns for 8 samples
     stem = geometry(8, 3, 64, 1, (224, 224), (7, 7), (2, 2), None, ((3, 3),) * 2)
     p = _xla_plan(stem, "im2col")
-    tiles = -(-stem.batch // p.batch_tile)
-    assert 1 < tiles <= _plan._MAX_UNROLLED_OPS_JAX // _plan.unrolled_ops(stem, "im2col")
-    # one sample's columns fit the cache, but eight tiles of 49 taps would
-    # pass the unroll limit: the limit set the (larger) tile here
-    part = dataclasses.replace(stem, batch=p.batch_tile)
+    assert p.batch_tile == 1  # one sample's columns (7.4 MB) fit the cache
+    assert stem.batch * _plan.unrolled_ops(stem, "im2col") <= _plan._MAX_TILED_OPS_JAX
+    # 32 tiles of 49 taps would pass the limit on all tiles' operations: the
+    # limit sets the (larger) tile here
+    big = dataclasses.replace(stem, batch=32)
+    p = _xla_plan(big, "im2col")
+    tiles = -(-big.batch // p.batch_tile)
+    assert 1 < tiles <= _plan._MAX_TILED_OPS_JAX // _plan.unrolled_ops(big, "im2col")
+    part = dataclasses.replace(big, batch=p.batch_tile)
     assert _plan._stack_bytes(part, "im2col", 4) > _plan._COSTS["cpu-xla"]["tile_bytes"]
     # few taps: the cache alone sets the tile
     s2 = geometry(16, 32, 64, 1, (64, 64), (3, 3), (2, 2), None, ((1, 1),) * 2)
@@ -284,7 +288,7 @@ def test_row_tiles_respect_the_unroll_limit():
     ).row_tile
     xla_rows = _xla_plan(volume, "im2col_last").row_tile
     assert numpy_rows is not None and xla_rows is not None
-    limit = _plan._MAX_UNROLLED_OPS_JAX // _plan.unrolled_ops(volume, "im2col_last")
+    limit = _plan._MAX_TILED_OPS_JAX // _plan.unrolled_ops(volume, "im2col_last")
     assert -(-256 // numpy_rows) > limit >= -(-256 // xla_rows) > 1
 
 
@@ -446,3 +450,12 @@ def test_cpu_row_tiles_a_sample_over_twice_the_cache():
     assert 8 << 20 < _plan._workspace(small, "im2col_last", 4, None) <= 2 * cache
     p = plan_correlation(small, "auto", f32, "cpu", True, False, 2**40, "c", only="im2col_last")
     assert p.row_tile is None
+
+
+def test_only_xla_plans_order_their_tiles_and_taps():
+    g = geometry(batch=8, c_in=16, c_out=16, spatial=(32, 32), kernel=(3, 3))
+    f32 = DtypeInfo("real", 4)
+    assert _xla_plan(g, "shift").in_order
+    for device in ("cpu", "gpu"):
+        eager = plan_correlation(g, "auto", f32, device, True, False, 2**40, "c", only="shift")
+        assert not eager.in_order

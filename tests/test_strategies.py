@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portconv import _core, _fft, _plan, _winograd
+from portconv import _core, _direct, _fft, _plan, _winograd
 from portconv._compat import namespace_of
 from portconv._dtypes import dtype_info
 
@@ -255,6 +255,9 @@ def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
             # the strided forms with and without the phase grid, on every
             # backend (the planner picks it for NumPy-like CPU libraries only)
             plans += [dataclasses.replace(p, phase_grid=not p.phase_grid) for p in plans]
+        if strategy in ("shift", "im2col_last", "im2col"):
+            # tiles and taps in order (the planner orders them under XLA only)
+            plans += [dataclasses.replace(p, in_order=not p.in_order) for p in plans]
         for plan in plans:
 
             def run(x, w, plan=plan):
@@ -275,6 +278,18 @@ def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
             except AssertionError as exc:
                 raise AssertionError(f"strategy {strategy!r}, plan {plan}: {exc}") from exc
     return ran
+
+
+@pytest.mark.parametrize("previous", [-3.0, 0.0, -0.0, math.inf, -math.inf, math.nan])
+def test_after_leaves_every_value_bit_for_bit(backend, previous):
+    values = np.array([-0.0, 0.0, 1.5, -2.5, math.inf, -math.inf, math.nan, 1e-45])
+    dtype = "float64" if backend.has_float64 else "float32"
+    x = backend.xp.astype(backend.asarray(values), backend.dtype(dtype))
+    prev = backend.xp.astype(backend.asarray(np.full((2, 3), previous)), backend.dtype(dtype))
+    y = _direct.after(backend.xp, x, prev)
+    got, want = backend.to_numpy(y), backend.to_numpy(x)
+    assert got.dtype == want.dtype
+    assert np.array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
 
 
 @pytest.mark.parametrize("r", _plan.WINOGRAD_KERNELS)
