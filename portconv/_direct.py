@@ -91,7 +91,7 @@ def _tap_views(xp: Any, x: Any, g: Geometry):
 
 
 def after(xp: Any, x: Any, previous: Any) -> Any:
-    """``x`` unchanged, but computed after ``previous`` (``plan.in_order``).
+    """``x`` unchanged, but computed after ``previous`` (``plan.in_order``, ``taps_in_order``).
 
     Adds ``-0.0`` made from one element of ``previous``: ``-(|p| * 0)`` with
     ``p`` made finite is ``-0.0``, and ``x + -0.0`` is ``x`` bit for bit for
@@ -192,9 +192,9 @@ def run_direct(xp: Any, x: Any, w: Any, plan: Plan, band_pads: tuple[int, int] =
     """
     g = plan.geometry
     if uses_grid(plan):
-        return _grid(xp, x, w, g, plan.strategy, plan.in_order)
+        return _grid(xp, x, w, g, plan.strategy, plan.taps_in_order)
     if plan.phase_grid:
-        return _phase_grid(xp, x, w, g, plan.strategy, plan.in_order)
+        return _phase_grid(xp, x, w, g, plan.strategy, plan.taps_in_order)
     if plan.strategy == "elementwise":
         return _elementwise(xp, x, w, g)
     if plan.strategy == "shift":
@@ -534,7 +534,8 @@ def _grid_products(
 
     ``taps[i]`` is the ``(phase, offset)`` where tap ``i`` (the last kernel
     axis fastest) reads its ``p`` grid positions.  ``in_order``: each tap's
-    operand is read after the sum so far (:func:`after`).
+    operand is read after the sum so far (:func:`after`,
+    ``_plan.orders_taps``).
     """
     n, groups, cg = xf.shape[0], g.groups, g.group_in
 

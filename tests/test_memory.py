@@ -458,4 +458,12 @@ def test_only_xla_plans_order_their_tiles_and_taps():
     assert _xla_plan(g, "shift").in_order
     for device in ("cpu", "gpu"):
         eager = plan_correlation(g, "auto", f32, device, True, False, 2**40, "c", only="shift")
-        assert not eager.in_order
+        assert not eager.in_order and not eager.taps_in_order
+    # taps: matrix products only, and only when together larger than a tile
+    volume = geometry(1, 8, 8, 1, (64, 64, 64), (3, 3, 3), None, None, ((1, 1),) * 3)
+    p = _xla_plan(volume, "im2col_last")
+    assert p.row_tile is not None and p.taps_in_order
+    one_channel = dataclasses.replace(volume, in_channels=1, out_channels=1)
+    assert not _xla_plan(one_channel, "im2col_last").taps_in_order
+    small = geometry(2, 64, 64, 4, (32, 32), (3, 3), None, None, ((1, 1),) * 2)
+    assert not _xla_plan(small, "im2col_last").taps_in_order

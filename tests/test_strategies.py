@@ -257,7 +257,10 @@ def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
             plans += [dataclasses.replace(p, phase_grid=not p.phase_grid) for p in plans]
         if strategy in ("shift", "im2col_last", "im2col"):
             # tiles and taps in order (the planner orders them under XLA only)
-            plans += [dataclasses.replace(p, in_order=not p.in_order) for p in plans]
+            plans += [
+                dataclasses.replace(p, in_order=not p.in_order, taps_in_order=not p.taps_in_order)
+                for p in plans
+            ]
         for plan in plans:
 
             def run(x, w, plan=plan):
