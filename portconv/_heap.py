@@ -8,11 +8,11 @@ at once (padded input, stacked columns, products, output), so after each call
 the freed heap top exceeds twice the largest single temporary and glibc hands
 it back; the next call touches fresh pages again, one minor page fault per
 4 KiB.  On this project's CPU, in a NumPy-only process, that was a quarter to
-nearly half of the time of the stem layer (8x3x224^2 -> 64, 7x7 stride 2: 34.2 against
-23.1 ms, 8,476 faults per call), of the dense 8x64x56^2 layer (22.1 against
-16.7 ms) and of the 11x11 correlation of a 1024^2 image (21.5 against 12.1);
-glibc's thresholds start at 128 KiB, so small layers suffer too
-(4x16x32^2 -> 32, 3x3: 2.0 against 1.1 ms, 834 faults per call).
+two fifths of the time of the stem layer (8x3x224^2 -> 64, 7x7 stride 2: 32.4
+against 23.0 ms, 7,453 faults per call), of the dense 8x64x56^2 layer (22.7
+against 18.4 ms) and of the 11x11 correlation of a 1024^2 image (21.9 against
+12.8); glibc's thresholds start at 128 KiB, so small layers suffer too
+(4x16x32^2 -> 32, 3x3: 2.0 against 1.2 ms, 830 faults per call).
 
 The standard has no way to reuse memory (no ``out=``), and ``mallopt`` would
 change the allocator by fiat.  Instead, once per process, the first NumPy-backed
