@@ -95,9 +95,10 @@ def after(xp: Any, x: Any, previous: Any) -> Any:
 
     Adds ``-0.0`` made from one element of ``previous``: ``-(|p| * 0)`` with
     ``p`` made finite is ``-0.0``, and ``x + -0.0`` is ``x`` bit for bit for
-    every ``x`` (``-0.0``, infinities and NaN included).  XLA does not fold a
+    every real ``x`` (``-0.0``, infinities and NaN included; a complex ``x``
+    may see an imaginary ``-0.0`` become ``+0.0``).  XLA does not fold a
     float product with zero, so the dependency survives compilation and
-    orders the tiles; eager libraries pay one pass over the tile's input.
+    orders the work; an eager library would pay one pass over ``x``.
     """
     p = previous[(0,) * previous.ndim]
     p = xp.where(xp.isfinite(p), p, xp.zeros_like(p))
