@@ -96,7 +96,8 @@ def after(xp: Any, x: Any, previous: Any) -> Any:
     Adds ``-0.0`` made from one element of ``previous``: ``-(|p| * 0)`` with
     ``p`` made finite is ``-0.0``, and ``x + -0.0`` is ``x`` bit for bit for
     every real ``x`` (``-0.0``, infinities and NaN included; a complex ``x``
-    may see an imaginary ``-0.0`` become ``+0.0``).  XLA does not fold a
+    may see an imaginary ``-0.0`` become ``+0.0``, and XLA's CPU flushes
+    subnormals to zero here as in every operation of its own).  XLA does not fold a
     float product with zero, so the dependency survives compilation and
     orders the work; an eager library would pay one pass over ``x``.
     """

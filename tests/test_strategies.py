@@ -285,7 +285,9 @@ def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
 
 @pytest.mark.parametrize("previous", [-3.0, 0.0, -0.0, math.inf, -math.inf, math.nan])
 def test_after_leaves_every_value_bit_for_bit(backend, previous):
-    values = np.array([-0.0, 0.0, 1.5, -2.5, math.inf, -math.inf, math.nan, 1e-45])
+    # no subnormals: XLA's CPU flushes them to zero in every operation
+    # (its products too, so ordering changes nothing there)
+    values = np.array([-0.0, 0.0, 1.5, -2.5, math.inf, -math.inf, math.nan, 1e-30])
     dtype = "float64" if backend.has_float64 else "float32"
     x = backend.xp.astype(backend.asarray(values), backend.dtype(dtype))
     prev = backend.xp.astype(backend.asarray(np.full((2, 3), previous)), backend.dtype(dtype))
