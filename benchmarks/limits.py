@@ -58,7 +58,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import portconv
-from portconv.cli.bench import FULL, Case, cases, time_interleaved
+from portconv.cli.bench import FULL, Case, cases, portconv_fn, time_interleaved
 
 #: (M, K, N) of ``(C_out x K) @ (K x positions)`` per sample: the dense-56 layer's
 #: im2col_last product, its full im2col, the dense-28 one and the stem's.
@@ -201,19 +201,13 @@ def probe_allocator(runs: int) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _portconv_call(case: Any, x: np.ndarray, w: np.ndarray) -> Callable[[], Any]:
-    """portconv's call of a suite case (a SciPy-style correlation or a layer)."""
-    if case.op == "correlate":
-        return lambda: portconv.correlate(x, w, mode="same")
-    return lambda: portconv.conv(x, w, stride=case.stride, padding=case.padding, groups=case.groups)
-
-
 def _allocator_child(layer: str, runs: int) -> dict[str, dict[str, float]]:
     """Median ms and page faults per call of one allocator layer (in this process)."""
     rng = np.random.default_rng(0)
     (case,) = [c for c in cases(FULL) + list(SMALL_LAYERS) if c.name == layer]
     x, w = (rng.standard_normal(s, dtype=np.float32) for s in case.shapes)
-    calls = {f"portconv[numpy] {layer}": _portconv_call(case, x, w)}
+    run = portconv_fn(case)
+    calls = {f"portconv[numpy] {layer}": lambda: run(x, w)}
     if case.op == "conv" and importlib.util.find_spec("torch") is not None:
         import torch
 
@@ -329,7 +323,7 @@ def probe_xla(runs: int) -> list[tuple[str, str, str]]:
     )
     wt = jnp.asarray(rng.standard_normal((64, 3, 7, 7), dtype=np.float32))
     stems = {
-        "portconv[jax]": lambda a, b: portconv.conv(a, b, stride=2, padding=3),
+        "portconv[jax]": portconv_fn(LAYERS["stem-7x7s2"]),
         "lax": lambda a, b: jax.lax.conv_general_dilated(a, b, (2, 2), [(3, 3), (3, 3)]),
     }
     for label, fn in stems.items():

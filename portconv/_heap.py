@@ -29,11 +29,12 @@ XLA's and torch's CPU arrays and Dask's lazy graphs are not touched.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from . import _compat
 
-__all__ = ["keep_heap"]
+__all__ = ["hint_enabled", "keep_heap"]
 
 _ENV = "PORTCONV_KEEP_HEAP"
 #: Just under glibc's largest dynamic mmap threshold (32 MiB on 64-bit): a
@@ -46,6 +47,11 @@ MIN_CALL_BYTES = 128 * 2**10
 _hinted = False
 
 
+def hint_enabled(environ: Mapping[str, str | None]) -> bool:
+    """Whether ``environ`` leaves the hint on (``PORTCONV_KEEP_HEAP`` unset or not ``0``)."""
+    return (environ.get(_ENV) or "1").strip() != "0"
+
+
 def keep_heap(xp: Any, x: Any, call_bytes: int) -> bool:
     """Once per process, hint glibc to keep freed temporaries (see module doc).
 
@@ -55,7 +61,7 @@ def keep_heap(xp: Any, x: Any, call_bytes: int) -> bool:
     global _hinted
     if _hinted or call_bytes < MIN_CALL_BYTES or not _compat.numpy_backed(xp, x):
         return False
-    if os.environ.get(_ENV, "1").strip() == "0":
+    if not hint_enabled(os.environ):
         return False
     _hinted = True
     block = xp.empty((HINT_BYTES,), dtype=xp.uint8, device=_compat.device_of(x))

@@ -288,7 +288,8 @@ def cases(sizes: Sizes) -> list[Case]:
 # What is timed: pure functions of arrays, per library
 
 
-def _portconv_fn(case: Case) -> Callable[..., Any]:
+def portconv_fn(case: Case) -> Callable[..., Any]:
+    """portconv's call of ``case``, a function of its arrays (as the suite times it)."""
     import portconv as pc
 
     kw = {"stride": case.stride, "padding": case.padding, "groups": case.groups}
@@ -665,7 +666,7 @@ def _build_methods(case: Case, backends: Sequence[str], libraries: set[str]) -> 
     for backend in backends:
         m = _Method(f"portconv[{backend}]", backend, "portconv")
         try:
-            m.run = _runner(backend, _portconv_fn(case), native(backend))
+            m.run = _runner(backend, portconv_fn(case), native(backend))
         except Exception as exc:  # a broken backend is reported, not fatal
             m.error = f"{type(exc).__name__}: {exc}"
         methods.append(m)
@@ -961,8 +962,10 @@ def _fmt(value: float | None, scale: float = 1.0, digits: int = 3) -> str:
 
 def heap_setting(meta: dict[str, Any]) -> str:
     """The allocator settings a run had: portconv's heap hint and glibc's overrides."""
+    from portconv._heap import hint_enabled  # lazily, as every import here (module doc)
+
     env = meta.get("env") or {}
-    hint = "off" if (env.get("PORTCONV_KEEP_HEAP") or "1").strip() == "0" else "on"
+    hint = "on" if hint_enabled(env) else "off"
     malloc = [
         f"{k}={env[k]}" for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_") if env.get(k)
     ]
