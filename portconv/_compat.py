@@ -14,6 +14,7 @@ amount of knowledge the standard cannot express:
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
@@ -131,13 +132,24 @@ def numpy_backed(xp: Any, x: Any) -> bool:
     return array_api_compat.is_numpy_array(x) or array_api_compat.is_array_api_strict_namespace(xp)
 
 
+@functools.lru_cache(maxsize=64)
+def _dask_type(cls: type) -> bool:
+    # Per array type, not per array: the checks below run several times a
+    # call, and array_api_compat's test costs a module lookup each time.
+    return cls.__module__.split(".")[0] == "dask"
+
+
+def _is_dask(x: Any) -> bool:
+    return _dask_type(type(x)) and array_api_compat.is_dask_array(x)
+
+
 def unchunk_axes(x: Any, axes: tuple[int, ...]) -> Any:
     """Make ``axes`` single-chunk for libraries whose FFT needs it (Dask).
 
     Dask computes an FFT only along an axis held in one chunk; other libraries
     have no chunks and get ``x`` back unchanged.
     """
-    if array_api_compat.is_dask_array(x):
+    if _is_dask(x):
         return x.rechunk({a % x.ndim: -1 for a in axes})
     return x
 
@@ -149,13 +161,18 @@ def batch_chunks_only(x: Any) -> Any:
     kernels merge the spatial axes into one: each batch element's spatial
     block is gathered into one chunk, and the batch axis stays distributed.
     """
-    if array_api_compat.is_dask_array(x) and x.ndim > 1:
+    if x.ndim > 1 and _is_dask(x):
         return x.rechunk({a: -1 for a in range(1, x.ndim)})
     return x
 
 
 def reshape(xp: Any, x: Any, shape: tuple[int, ...]) -> Any:
-    """``xp.reshape``, first gathering non-batch chunks for Dask (see above)."""
+    """``xp.reshape``, first gathering non-batch chunks for Dask (see above).
+
+    A reshape to the array's own shape returns it untouched (no library call).
+    """
+    if tuple(x.shape) == shape:
+        return x
     return xp.reshape(batch_chunks_only(x), shape)
 
 
@@ -180,4 +197,4 @@ def values_are_cheap(x: Any) -> bool:
     False for JAX (tracers under ``jit`` have no values; concrete arrays would
     need a device sync) and Dask (lazy); True for NumPy-like eager libraries.
     """
-    return not (array_api_compat.is_jax_array(x) or array_api_compat.is_dask_array(x))
+    return not (array_api_compat.is_jax_array(x) or _is_dask(x))
