@@ -98,6 +98,9 @@ def make_plan(
     ``only``: force one strategy (tests and the sweep), see ``plan_correlation``.
     ``zero_pads``: the caller pads with zeros (``correlate_nd``'s default).
     """
+    # Only integer inputs read the epsilon (is their FFT exact?); asking the
+    # namespace costs more than the rest of a small call's planning.
+    extra = {"float_eps": float_eps(xp, x)} if dtype.kind == "int" else {}
     return plan_correlation(
         g,
         method,
@@ -109,9 +112,7 @@ def make_plan(
         func,
         only=only,
         zero_pads=zero_pads,
-        # only integer inputs need it (is their FFT exact?); asking the
-        # namespace costs more than the rest of a small call's planning
-        **({"float_eps": float_eps(xp, x)} if dtype.kind == "int" else {}),
+        **extra,
     )
 
 
