@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/limits.py [--md limits.md] [--runs 15]
 
-Four probes, each a median of interleaved runs (float32):
+Five probes, each a median of interleaved runs (float32) unless it says otherwise:
 
 1. **matmul rate.** NumPy's ``matmul`` in GFLOP/s on the products that
    portconv's direct forms issue for the dense, stem and volume layers and
@@ -34,6 +34,11 @@ Four probes, each a median of interleaved runs (float32):
    (``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``), so no call
    faults fresh pages in.  The first against the third is what page faults
    cost; the second shows how much of that the hint saves.
+5. **time split.** portconv's NumPy call of the dense, stem and volume
+   layers under ``cProfile``: the milliseconds spent inside the namespace's
+   ``matmul`` against the whole call, and the products' rate.  What is not
+   in the products is the copies that feed and join them (padding, stacks,
+   the join of batch tiles) and Python.
 
 No assertion is made: the printed table is the evidence, measured in one run.
 """
@@ -41,9 +46,11 @@ No assertion is made: the printed table is the evidence, measured in one run.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import importlib.util
 import json
 import os
+import pstats
 import resource
 import statistics
 import subprocess
@@ -78,6 +85,8 @@ LAYERS = {
     for c in cases(FULL)
     if c.name in ("dense-56", "dense-28", "stem-7x7s2", "depthwise-3x3", "volume-3x3x3")
 }
+#: Layers whose NumPy calls the time-split probe profiles.
+SPLIT_LAYERS = ("dense-56", "dense-28", "stem-7x7s2", "volume-3x3x3")
 #: Layers of the allocator probe, and the environment that keeps glibc from
 #: handing freed memory back to the system.
 ALLOCATOR_LAYERS = (
@@ -249,6 +258,34 @@ def _gf(macs: int, ms: float) -> str:
     return f"{2 * macs / (ms * 1e-3) / 1e9:.0f} GFLOP/s"
 
 
+def probe_split(runs: int) -> list[tuple[str, str, str]]:
+    """Milliseconds per call inside ``matmul`` against the whole call, under ``cProfile``."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for name in SPLIT_LAYERS:
+        case = LAYERS[name]
+        x, w = (rng.standard_normal(s, dtype=np.float32) for s in case.shapes)
+        fn = portconv_fn(case)
+        for _ in range(2):
+            fn(x, w)
+        profile = cProfile.Profile()
+        profile.enable()
+        for _ in range(runs):
+            fn(x, w)
+        profile.disable()
+        stats = pstats.Stats(profile).stats  # {(file, line, name): (cc, nc, tottime, ...)}
+        whole = sum(v[2] for v in stats.values()) / runs
+        products = sum(v[2] for k, v in stats.items() if k[2] == "matmul") / runs
+        rows.append(
+            (
+                f"portconv[numpy] {name}: in matmul / whole call (cProfile, mean)",
+                f"{products * 1e3:.1f} / {whole * 1e3:.1f} ms",
+                f"{_gf(case.macs, products * 1e3)} in the products",
+            )
+        )
+    return rows
+
+
 def probe_faults(runs: int) -> list[tuple[str, str, str]]:
     rng = np.random.default_rng(0)
     case = LAYERS["dense-56"]
@@ -351,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     # faults first: a process that has freed large arrays before (the other
     # probes) has raised glibc's mmap threshold and faults far less
     rows = probe_faults(args.runs) + probe_matmul(args.runs) + probe_elementwise(args.runs)
+    rows += probe_split(args.runs)
     rows += probe_xla(args.runs)
     rows += probe_allocator(args.runs)
     lines = ["| probe | median | rate |", "|---|---:|---:|"]

@@ -25,6 +25,11 @@ def test_limits_table_has_every_probe(tmp_path, capsys):
     names = [r.split(" | ")[0] for r in rows]
     assert sum("numpy matmul" in n for n in names) == len(limits.GEMMS)
     assert sum("dense-56 on NumPy" in n for n in names) == 2  # dropped and kept
+    split = [r for r in rows if "in matmul / whole call" in r]
+    assert len(split) == len(limits.SPLIT_LAYERS)
+    for row in split:  # the products are part of the call
+        products, whole = map(float, re.search(r"([0-9.]+) / ([0-9.]+) ms", row).groups())
+        assert 0 < products <= whole, row
     # the allocator probe: every layer on NumPy, in every child process
     allocator = [n for n in names if " / ".join(limits.ALLOCATOR_SETTINGS) in n]
     numpy_rows = [n for n in allocator if "portconv[numpy]" in n]
