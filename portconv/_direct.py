@@ -239,7 +239,9 @@ def weight_grad_taps(xp: Any, x: Any, gy: Any, g: Geometry, integer: bool) -> An
     return reshape(xp, gw, (g.out_channels, cg) + g.kernel)
 
 
-def weight_grad_grid(xp: Any, x: Any, gy: Any, g: Geometry) -> Any:
+def weight_grad_grid(
+    xp: Any, x: Any, gy: Any, g: Geometry, chunk: int | None = None, in_order: bool = False
+) -> Any:
     """Weight gradient for stride 1 on a channel-major flat grid.
 
     ``x`` is the *unpadded* input ``(N, C_in, *S)``, ``gy`` the output gradient
@@ -247,6 +249,12 @@ def weight_grad_grid(xp: Any, x: Any, gy: Any, g: Geometry) -> Any:
     (``gy`` zero outside its outputs), so each tap is one long contraction
     ``gy[:, :M] @ x[:, off:off + M].T`` over every sample and position, with
     the tap a view: no per-tap transposing copy.
+
+    ``chunk`` (``_plan.weight_grad_chunk``): contract ``chunk`` positions at a
+    time, every tap's slice stacked into one operand, the chunks' products
+    summed; None keeps one product per tap.  ``in_order``: each chunk's
+    stack is read after the sum so far (:func:`after`), so XLA holds one
+    stack at a time.
     """
     groups, cg, cog, nsp = g.groups, g.group_in, g.group_out, g.ndim
     first = (1, 0) + tuple(range(2, 2 + nsp))
@@ -257,12 +265,23 @@ def weight_grad_grid(xp: Any, x: Any, gy: Any, g: Geometry) -> Any:
     xg = reshape(xp, xg, (groups, cg, lines))
     gyg = reshape(xp, gyg, (groups, cog, lines))
     rows = lines - grid_offset(g, tuple(k - 1 for k in g.kernel))
-    head = gyg[..., :rows]
-    per_tap = []
-    for tap in _taps(g.kernel):
-        off = grid_offset(g, tap)
-        per_tap.append(xp.matmul(head, xp.matrix_transpose(xg[..., off : off + rows])))
-    gw = xp.stack(per_tap, axis=-1)  # (G, Cog, Cg, T)
+    offsets = grid_tap_offsets(g)
+    if chunk is None:
+        head = gyg[..., :rows]
+        per_tap = [
+            xp.matmul(head, xp.matrix_transpose(xg[..., off : off + rows])) for off in offsets
+        ]
+        gw = xp.stack(per_tap, axis=-1)  # (G, Cog, Cg, T)
+        return reshape(xp, gw, (g.out_channels, cg) + g.kernel)
+    acc = None
+    for start in range(0, rows, chunk):
+        stop = min(start + chunk, rows)
+        src = after(xp, xg, acc) if in_order and acc is not None else xg
+        cols = xp.concat([src[..., off + start : off + stop] for off in offsets], axis=1)
+        # (G, T * Cg, Cog): tap-major rows, as the concat stacked them
+        acc = _accumulate(acc, xp.matmul(cols, xp.matrix_transpose(gyg[..., start:stop])))
+    gw = reshape(xp, acc, (groups, len(offsets), cg, cog))
+    gw = xp.permute_dims(gw, (0, 3, 2, 1))  # (G, Cog, Cg, T)
     return reshape(xp, gw, (g.out_channels, cg) + g.kernel)
 
 

@@ -1047,6 +1047,44 @@ def orders_taps(g: Geometry, strategy: str, itemsize: int, device: str) -> bool:
     return products * g.batch * g.out_channels * g.out_positions * itemsize > c["tile_bytes"]
 
 
+#: Grid positions below which a chunk of the weight gradient contracts too
+#: little for its matmul to pay (BLAS slows down on short contractions).
+MIN_WEIGHT_GRAD_CHUNK = 256
+
+
+@functools.lru_cache(maxsize=1024)
+def plan_weight_grad(
+    g: Geometry, itemsize: int, device: str, unroll_limited: bool
+) -> tuple[int | None, bool]:
+    """``(chunk, in_order)`` of the stride-1 weight gradient (``_direct.weight_grad_grid``).
+
+    ``device`` is the device kind (``cpu``/``gpu``).  A chunk stacks every
+    tap's slice of the flat input grid (``in_channels * taps`` rows) and
+    contracts it with the same positions of the output gradient in one
+    matmul, the chunks' products summed.  Chunks hold a quarter of the cost
+    row's ``tile_bytes`` each, so the stack stays near the cache; under
+    ``jax.jit`` (``unroll_limited``) they are fewer, as each is traced into
+    the program.  None keeps one long product per tap: on rows that do not
+    tile (GPU), or where a chunk of :data:`MIN_WEIGHT_GRAD_CHUNK` positions
+    would pass ``tile_bytes``.  ``in_order``: the row orders its work (XLA),
+    so each chunk waits for the sum so far.
+    """
+    c = _COSTS[cost_table(device, unroll_limited)]
+    in_order = bool(c["orders_work"])
+    cache = c["tile_bytes"]
+    rows = g.batch * math.prod(g.padded_spatial) - grid_offset(g, tuple(k - 1 for k in g.kernel))
+    if not cache or rows <= 0:
+        return None, in_order
+    per_position = g.in_channels * g.taps * itemsize
+    chunks = -(-rows * per_position // (cache // 4))
+    if unroll_limited:  # each chunk traces taps + 2 operations
+        chunks = min(chunks, max(1, _MAX_UNROLLED_OPS_JAX // (g.taps + 2)))
+    chunk = max(-(-rows // chunks), min(rows, MIN_WEIGHT_GRAD_CHUNK))
+    if chunk * per_position > cache:
+        return None, in_order
+    return chunk, in_order
+
+
 def winograd_tiles(g: Geometry) -> tuple[int, ...]:
     """Winograd's 2x2 output tiles along each spatial axis."""
     return tuple(-(-o // 2) for o in g.out_spatial)

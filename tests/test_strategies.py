@@ -540,3 +540,99 @@ def test_phase_grid_is_planned_for_strided_stacking_on_numpy_only():
     line = _plan.Geometry(8, 3, 64, 1, (4096,), (7,), (2,), (1,), ((3, 3),))
     p = _plan.plan_correlation(line, "auto", f32, "cpu", True, False, 2**40, "t", only="im2col")
     assert not p.phase_grid  # one axis: the strided form already splits its phases
+
+
+def _weight_grad_reference(x, gy, c) -> np.ndarray:
+    """``gw[o, ci, *t] = sum_{n, p} gy[n, o, p] * xpad[n, group(o) + ci, p + t * d]``."""
+    grow = [(0, 0), (0, 0)] + list(c["pads"])
+    xpad = np.pad(x, grow)
+    groups, cg, cog = c["groups"], c["cg"], c["cog"]
+    out = gy.shape[2:]
+    gw = np.zeros((groups * cog, cg) + c["kernel"])
+    for tap in itertools.product(*(range(k) for k in c["kernel"])):
+        sl = tuple(slice(t * d, t * d + o) for t, d, o in zip(tap, c["dilation"], out))
+        for grp in range(groups):
+            xs = xpad[(slice(None), slice(grp * cg, (grp + 1) * cg)) + sl]
+            ys = gy[:, grp * cog : (grp + 1) * cog]
+            axes = (0,) + tuple(range(2, 2 + len(out)))
+            gw[(slice(grp * cog, (grp + 1) * cog), slice(None)) + tap] = np.tensordot(
+                ys, xs, axes=(axes, axes)
+            )
+    return gw
+
+
+@settings(max_examples=n_examples(EXAMPLES))
+@given(c=geometries())
+def test_weight_gradient_matches_the_reference_in_every_chunking(backend, c):
+    # stride 1 and zero padding: the flat-grid weight gradient's domain
+    c["stride"] = (1,) * len(c["kernel"])
+    c["pads"] = tuple((max(lo, 0), max(hi, 0)) for lo, hi in c["pads"])
+    cin, cout = c["groups"] * c["cg"], c["groups"] * c["cog"]
+    g = _plan.Geometry(
+        c["batch"], cin, cout, c["groups"], c["spatial"], c["kernel"], c["stride"],
+        c["dilation"], c["pads"],
+    )  # fmt: skip
+    if min(g.out_spatial) < 1:
+        return
+    rng = np.random.default_rng(c["seed"])
+    x64 = rng.standard_normal((g.batch, cin) + g.in_spatial)
+    gy64 = rng.standard_normal((g.batch, cout) + g.out_spatial)
+    expected = _weight_grad_reference(x64, gy64, c)
+    dtype = backend.dtype("float64") if backend.has_float64 else backend.dtype("float32")
+    x = backend.xp.astype(backend.asarray(x64), dtype)
+    gy = backend.xp.astype(backend.asarray(gy64), dtype)
+    xp = namespace_of("test", x=x, gy=gy)
+    rows = g.batch * math.prod(g.padded_spatial) - _plan.grid_offset(
+        g, tuple(k - 1 for k in g.kernel)
+    )
+    # one product per tap; uneven chunks (the last one shorter), in order or
+    # not; one chunk of every position
+    runs = [(None, False), (rows // 3 + 1, False), (rows // 3 + 1, True), (rows, False)]
+    eps = float(np.finfo(np.float64 if backend.has_float64 else np.float32).eps)
+    terms = g.batch * math.prod(g.out_spatial)
+    bound = 16 * eps * terms * np.abs(x64).max() * np.abs(gy64).max()
+    for chunk, in_order in runs:
+
+        def run(x, gy, chunk=chunk, in_order=in_order):
+            return _direct.weight_grad_grid(xp, x, gy, g, chunk, in_order)
+
+        if backend.jit:
+            import jax
+
+            got = jax.jit(run)(x, gy)
+        else:
+            got = run(x, gy)
+        try:
+            assert_close(backend, got, expected, dtype=dtype, bound=bound)
+        except AssertionError as exc:
+            raise AssertionError(f"chunk {chunk}, in order {in_order}: {exc}") from exc
+
+
+def test_weight_gradient_chunks_follow_the_cost_row():
+    dense = _plan.Geometry(8, 64, 64, 1, (56, 56), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    rows = 8 * 58 * 58 - _plan.grid_offset(dense, (2, 2))
+    per_position = 64 * 9 * 4
+    quarter = _plan._COSTS["cpu"]["tile_bytes"] // 4
+    chunk, in_order = _plan.plan_weight_grad(dense, 4, "cpu", False)
+    assert not in_order
+    # as many chunks as a quarter of the tile bytes asks, of even lengths
+    chunks = -(-rows * per_position // quarter)
+    assert chunk == -(-rows // chunks) and chunk * per_position <= quarter
+    # under jax.jit fewer chunks (each is traced), in order
+    xla, in_order = _plan.plan_weight_grad(dense, 4, "cpu", True)
+    assert in_order and xla > chunk
+    assert -(-rows // xla) * (dense.taps + 2) <= _plan._MAX_UNROLLED_OPS_JAX
+    # the GPU row does not tile: one product per tap
+    assert _plan.plan_weight_grad(dense, 4, "gpu", False) == (None, False)
+    # a small problem is one chunk of every position
+    small = _plan.Geometry(2, 3, 4, 1, (9, 9), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    small_rows = 2 * 11 * 11 - _plan.grid_offset(small, (2, 2))
+    assert _plan.plan_weight_grad(small, 4, "cpu", False) == (small_rows, False)
+    # many channels: a quarter of the tile bytes holds under the shortest
+    # chunk worth a product, so chunks are that long
+    deep = dataclasses.replace(dense, in_channels=512, out_channels=512, in_spatial=(14, 14))
+    assert 512 * 9 * 4 * _plan.MIN_WEIGHT_GRAD_CHUNK > quarter
+    assert _plan.plan_weight_grad(deep, 4, "cpu", False) == (_plan.MIN_WEIGHT_GRAD_CHUNK, False)
+    # where even that chunk's stack passes the tile bytes, one product per tap
+    wide = dataclasses.replace(dense, in_channels=1024, out_channels=1024)
+    assert _plan.plan_weight_grad(wide, 4, "cpu", False) == (None, False)
