@@ -1050,6 +1050,12 @@ def orders_taps(g: Geometry, strategy: str, itemsize: int, device: str) -> bool:
 #: Grid positions below which a chunk of the weight gradient contracts too
 #: little for its matmul to pay (BLAS slows down on short contractions).
 MIN_WEIGHT_GRAD_CHUNK = 256
+# Operations the weight gradient's chunks may trace under JAX.  Each chunk
+# adds about 0.13 s of compilation: the 8x64x56^2 3x3 layer's gradient in
+# 4 / 8 / 12 / 16 / 23 chunks compiled and ran once in 0.7 / 1.4 / 1.7 /
+# 2.2 / 3.1 s and then took 36 / 20 / 17 / 22 / 20 ms (one product per tap:
+# 0.3 s, 50 ms).
+_WEIGHT_GRAD_OPS_JAX = 128
 
 
 @functools.lru_cache(maxsize=1024)
@@ -1078,7 +1084,7 @@ def plan_weight_grad(
     per_position = g.in_channels * g.taps * itemsize
     chunks = -(-rows * per_position // (cache // 4))
     if unroll_limited:  # each chunk traces taps + 2 operations
-        chunks = min(chunks, max(1, _MAX_UNROLLED_OPS_JAX // (g.taps + 2)))
+        chunks = min(chunks, max(1, _WEIGHT_GRAD_OPS_JAX // (g.taps + 2)))
     chunk = max(-(-rows // chunks), min(rows, MIN_WEIGHT_GRAD_CHUNK))
     if chunk * per_position > cache:
         return None, in_order

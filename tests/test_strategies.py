@@ -621,7 +621,7 @@ def test_weight_gradient_chunks_follow_the_cost_row():
     # under jax.jit fewer chunks (each is traced), in order
     xla, in_order = _plan.plan_weight_grad(dense, 4, "cpu", True)
     assert in_order and xla > chunk
-    assert -(-rows // xla) * (dense.taps + 2) <= _plan._MAX_UNROLLED_OPS_JAX
+    assert -(-rows // xla) * (dense.taps + 2) <= _plan._WEIGHT_GRAD_OPS_JAX
     # the GPU row does not tile: one product per tap
     assert _plan.plan_weight_grad(dense, 4, "gpu", False) == (None, False)
     # a small problem is one chunk of every position
