@@ -250,7 +250,7 @@ def weight_grad_grid(
     ``gy[:, :M] @ x[:, off:off + M].T`` over every sample and position, with
     the tap a view: no per-tap transposing copy.
 
-    ``chunk`` (``_plan.weight_grad_chunk``): contract ``chunk`` positions at a
+    ``chunk`` (``_plan.plan_weight_grad``): contract ``chunk`` positions at a
     time, every tap's slice stacked into one operand, the chunks' products
     summed; None keeps one product per tap.  ``in_order``: each chunk's
     stack is read after the sum so far (:func:`after`), so XLA holds one
