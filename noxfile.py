@@ -74,8 +74,16 @@ BACKENDS = [
         ),
     ),
     Backend("torch", "torch"),
-    # Dask builds a task graph per call: a quarter of the examples keeps it short
-    Backend("dask", "dask", ("dask[array]", "distributed"), ({"PORTCONV_EXAMPLE_SCALE": "0.25"},)),
+    # Dask builds a task graph per call: a quarter of the examples keeps it short.
+    # Dask's own ``distributed`` extra pins the matching release: with a bare
+    # ``distributed`` the resolver paired dask 2026.11 (no distributed 2026.11
+    # on the index) with distributed 2021.4, which fails to import.
+    Backend(
+        "dask",
+        "dask",
+        ("dask[array,distributed]", "distributed>=2024.1"),
+        ({"PORTCONV_EXAMPLE_SCALE": "0.25"},),
+    ),
     Backend("cupy", "cupy", ("cupy-cuda12x",), gpu=True),
     Backend("jax-gpu", "jax-gpu", ("jax[cuda12]",), gpu=True),
     Backend("torch-cuda", "torch-cuda", gpu=True),
