@@ -73,6 +73,15 @@ def geometries(draw) -> dict:
     }
 
 
+def _case_geometry(c) -> _plan.Geometry:
+    """The geometry of a drawn case (``geometries``, ``dilated_geometries``)."""
+    cin, cout = c["groups"] * c["cg"], c["groups"] * c["cog"]
+    return _plan.Geometry(
+        c["batch"], cin, cout, c["groups"], c["spatial"], c["kernel"], c["stride"],
+        c["dilation"], c["pads"],
+    )  # fmt: skip
+
+
 NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap", "symmetric": "symmetric"}
 
 
@@ -192,17 +201,7 @@ def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
     cin, cout = c["groups"] * c["cg"], c["groups"] * c["cog"]
     x64 = rng.standard_normal((c["batch"], cin) + c["spatial"])
     w64 = rng.standard_normal((cout, c["cg"]) + c["kernel"])
-    g = _plan.Geometry(
-        c["batch"],
-        cin,
-        cout,
-        c["groups"],
-        c["spatial"],
-        c["kernel"],
-        c["stride"],
-        c["dilation"],
-        c["pads"],
-    )
+    g = _case_geometry(c)
     if min(g.out_spatial) < 1:
         return None
     expected = _reference(x64, w64, c)
@@ -360,10 +359,7 @@ def test_dilation_phases_match_the_reference(backend, c):
     cin, cout = c["groups"] * c["cg"], c["groups"] * c["cog"]
     x64 = rng.standard_normal((c["batch"], cin) + c["spatial"])
     w64 = rng.standard_normal((cout, c["cg"]) + c["kernel"])
-    g = _plan.Geometry(
-        c["batch"], cin, cout, c["groups"], c["spatial"], c["kernel"], c["stride"],
-        c["dilation"], c["pads"],
-    )  # fmt: skip
+    g = _case_geometry(c)
     if min(g.out_spatial) < 1:
         return
     expected = _reference(x64, w64, c)
@@ -567,16 +563,12 @@ def test_weight_gradient_matches_the_reference_in_every_chunking(backend, c):
     # stride 1 and zero padding: the flat-grid weight gradient's domain
     c["stride"] = (1,) * len(c["kernel"])
     c["pads"] = tuple((max(lo, 0), max(hi, 0)) for lo, hi in c["pads"])
-    cin, cout = c["groups"] * c["cg"], c["groups"] * c["cog"]
-    g = _plan.Geometry(
-        c["batch"], cin, cout, c["groups"], c["spatial"], c["kernel"], c["stride"],
-        c["dilation"], c["pads"],
-    )  # fmt: skip
+    g = _case_geometry(c)
     if min(g.out_spatial) < 1:
         return
     rng = np.random.default_rng(c["seed"])
-    x64 = rng.standard_normal((g.batch, cin) + g.in_spatial)
-    gy64 = rng.standard_normal((g.batch, cout) + g.out_spatial)
+    x64 = rng.standard_normal((g.batch, g.in_channels) + g.in_spatial)
+    gy64 = rng.standard_normal((g.batch, g.out_channels) + g.out_spatial)
     expected = _weight_grad_reference(x64, gy64, c)
     dtype = backend.dtype("float64") if backend.has_float64 else backend.dtype("float32")
     x = backend.xp.astype(backend.asarray(x64), dtype)
