@@ -124,6 +124,7 @@ def correlate_nd(
     *,
     pad_mode: str = "constant",
     fill: Any = 0,
+    channels_last: bool = False,
 ) -> Any:
     """Run ``plan`` on unpadded ``x`` ``(N, C_in, *S)`` and ``w`` ``(C_out, C_in/G, *K)``.
 
@@ -132,7 +133,12 @@ def correlate_nd(
     which the planner only allows when the rounding is provably exact.
     With ``plan.batch_tile`` below the batch (or a ``plan.row_tile``), each
     tile is padded and computed on its own and the tiles' outputs joined.
+    ``channels_last``: return ``(N, *O, C_out)``; the stride-1 grid forms
+    compute it so (no copy), the others give a transposed view.
     """
+    if channels_last and not (uses_grid(plan) and plan.inner is None):
+        y = correlate_nd(xp, x, w, plan, pad_mode=pad_mode, fill=fill)
+        return xp.permute_dims(y, (0,) + tuple(range(2, y.ndim)) + (1,))
     g = plan.geometry
     _heap.keep_heap(xp, x, plan.workspace_bytes + plan.output_bytes)
     x, w = _compat.batch_chunks_only(x), _compat.batch_chunks_only(w)
@@ -148,9 +154,9 @@ def correlate_nd(
                 part = after(xp, part, outs[-1])
             tg = dataclasses.replace(g, batch=part.shape[0])
             tplan = dataclasses.replace(plan, geometry=tg, batch_tile=tg.batch)
-            outs.append(_correlate_untiled(xp, part, w, tplan, pad_mode, fill))
+            outs.append(_correlate_untiled(xp, part, w, tplan, pad_mode, fill, channels_last))
         return xp.concat(outs, axis=0)
-    return _correlate_untiled(xp, x, w, plan, pad_mode, fill)
+    return _correlate_untiled(xp, x, w, plan, pad_mode, fill, channels_last)
 
 
 def _correlate_dilation_phases(
@@ -174,7 +180,9 @@ def _correlate_dilation_phases(
     return y[(slice(None), slice(None)) + tuple(slice(0, o) for o in g.out_spatial)]
 
 
-def _correlate_row_tiles(xp: Any, x: Any, w: Any, plan: Plan, pad_mode: str, fill: Any) -> Any:
+def _correlate_row_tiles(
+    xp: Any, x: Any, w: Any, plan: Plan, pad_mode: str, fill: Any, last: bool
+) -> Any:
     # Pad the first spatial axis once; each tile of output rows then reads a
     # slice of it and pads its other axes itself, so every copy stays small.
     g, rows = plan.geometry, plan.row_tile
@@ -187,14 +195,16 @@ def _correlate_row_tiles(xp: Any, x: Any, w: Any, plan: Plan, pad_mode: str, fil
         if plan.in_order and outs:
             part = after(xp, part, outs[-1])
         tplan = dataclasses.replace(plan, geometry=tg, row_tile=None)
-        outs.append(_correlate_untiled(xp, part, w, tplan, pad_mode, fill))
-    return xp.concat(outs, axis=2)
+        outs.append(_correlate_untiled(xp, part, w, tplan, pad_mode, fill, last))
+    return xp.concat(outs, axis=1 if last else 2)
 
 
-def _correlate_untiled(xp: Any, x: Any, w: Any, plan: Plan, pad_mode: str, fill: Any) -> Any:
+def _correlate_untiled(
+    xp: Any, x: Any, w: Any, plan: Plan, pad_mode: str, fill: Any, last: bool = False
+) -> Any:
     g = plan.geometry
     if plan.row_tile is not None:
-        return _correlate_row_tiles(xp, x, w, plan, pad_mode, fill)
+        return _correlate_row_tiles(xp, x, w, plan, pad_mode, fill, last)
     pads = g.pads
     if uses_grid(plan):
         (lo, hi), rest = pads[0], pads[1:]
@@ -223,7 +233,7 @@ def _correlate_untiled(xp: Any, x: Any, w: Any, plan: Plan, pad_mode: str, fill:
     if plan.strategy == "winograd":
         return run_winograd(xp, xpad, w, g)
     if not plan.strategy.startswith("fft"):
-        return run_direct(xp, xpad, w, plan, band_pads)
+        return run_direct(xp, xpad, w, plan, band_pads, last)
     if xp.isdtype(x.dtype, "integral"):
         wide = _compat.widest_float_dtype(xp, x)
         y = run_fft(xp, xp.astype(xpad, wide), xp.astype(w, wide), plan, complex_=False)

@@ -280,6 +280,12 @@ class Plan:
 # XLA traces each tile anew, which costs compile time (that Winograd layer:
 # 2.5 s against 0.7 s), so there the tiles' unrolled operations together
 # stay within ``_MAX_TILED_OPS_JAX``.  A GPU wants the whole batch.
+# ``phases_last`` (a fact, not fitted): the sub-pixel transposed
+# convolution computes its phases channels-last, so interleaving them copies
+# runs of stride * channels values instead of single values (NumPy's copy
+# loop pays per run).  NumPy, 8x64x28^2 -> 32 4x4 stride 2, the interleave
+# alone: 0.32 against 1.70 ms (medians of 15 and 21).  Not measured under
+# XLA, which fuses the interleave into its consumers, nor on a GPU.
 # ``orders_work`` (a fact, not fitted): XLA's CPU runtime may run
 # independent operations side by side, so it gives each its own buffer:
 # every tile's stacked operand and every tap's product are live at once and
@@ -305,6 +311,7 @@ _COSTS = {
         "tile_stack_only": 0,
         "phase_grid": 1,
         "orders_work": 0,
+        "phases_last": 1,
         "item": 8e-08,
         "gemm_k": 12.5,
         "gemm_n": 2.52,
@@ -355,6 +362,7 @@ _COSTS = {
         "tile_stack_only": 1,
         "phase_grid": 0,
         "orders_work": 1,
+        "phases_last": 0,
         "item": 6.87e-07,
         "call": 5.79e-07,
         "elem": 9.85e-11,
@@ -398,6 +406,7 @@ _COSTS = {
         "tile_stack_only": 0,
         "phase_grid": 0,
         "orders_work": 0,
+        "phases_last": 0,
         "call": 12e-6,
         "item": 12e-6,
         "elem": 0.02e-9,
@@ -775,6 +784,28 @@ def phase_grid_shape(g: Geometry) -> tuple[int, ...]:
     )
     rows = -(-(g.out_spatial[0] * row + far) // row)
     return (max(-(-g.padded_spatial[0] // g.stride[0]), rows),) + inner
+
+
+#: Multiply-adds per output above which the sub-pixel transposed convolution
+#: keeps its phases channels-first (see :func:`phases_last`).
+PHASES_LAST_MAX_MACS = 512
+
+
+def phases_last(device: str, unroll_limited: bool, macs: int) -> bool:
+    """Whether the sub-pixel transposed convolution computes its phases channels-last.
+
+    ``device`` is the device kind (``cpu``/``gpu``); see ``phases_last`` in
+    the cost rows.  ``macs``: multiply-adds per output of the phases'
+    correlation.  The interleave it saves costs the same per output, while
+    the transposed products ran slower on deep contractions over few
+    positions.  NumPy, 2x2 sub-kernels of 8xCx(s^2) 4x4 stride 2 layers,
+    channels-last against channels-first, correlation and interleave, medians
+    of 11: 256 multiply-adds per output 0.57-0.83 (C = 32, 64), 512: 0.82-0.95
+    (C = 128), 1024: 0.95 at 14^2 and 28^2 but 1.08-1.12 at 7^2 (C = 256),
+    2048: 1.04-1.09 (C = 512).
+    """
+    row = _COSTS[cost_table(device, unroll_limited)]
+    return bool(row["phases_last"]) and macs <= PHASES_LAST_MAX_MACS
 
 
 def phase_grid_applies(g: Geometry, c: dict) -> bool:

@@ -5,8 +5,11 @@ Two formulations on the one correlation core:
 * **sub-pixel** (dilation 1): output position ``i = q*stride + r`` only meets
   the taps ``t = r + stride*m``, so each of the ``prod(stride)`` phases ``r``
   is a plain stride-1 correlation of ``grad_output`` with the sub-kernel
-  ``w[r::stride]``; the phases are interleaved with ``stack`` + ``reshape``.
-  It does exactly the useful multiply-adds.
+  ``w[r::stride]``; one transposing copy interleaves the phases.  It does
+  exactly the useful multiply-adds.  On NumPy-like CPU libraries, for
+  shallow contractions, the phases are computed channels-last, so that copy
+  moves runs of ``stride[-1] * channels`` values, and the result is a
+  channels-first view of channels-last memory (``_plan.phases_last``).
 * **zero insertion** (any dilation): ``grad_output`` is dilated by ``stride``
   with zeros and correlated with the flipped kernel: ``prod(stride)`` times
   the useful work, used only when a strided axis is also dilated.
@@ -18,10 +21,10 @@ import itertools
 import math
 from typing import Any
 
-from ._compat import device_of, reshape
+from ._compat import device_kind, device_of, is_jax_namespace, reshape
 from ._core import correlate_nd, make_plan
 from ._fft import dilate_kernel
-from ._plan import Geometry
+from ._plan import Geometry, phases_last
 
 __all__ = ["input_grad"]
 
@@ -37,11 +40,15 @@ def _swap_channels(xp: Any, w: Any, groups: int) -> Any:
     return xp.flip(wt, axis=tuple(range(2, 2 + nsp)))
 
 
-def input_grad(xp, gy, w, in_spatial, stride, dilation, pads, groups, info, budget, func, method):
+def input_grad(
+    xp, gy, w, in_spatial, stride, dilation, pads, groups, info, budget, func, method, last=None
+):
     """VJP of ``correlate(x, w)`` w.r.t. ``x`` for ``gy`` of shape ``(N, C_out, *O)``.
 
     Returns ``(N, groups * w.shape[1], *in_spatial)``.  Plans (and checks the
-    budget) before allocating anything of the output's size.
+    budget) before allocating anything of the output's size.  ``last``: the
+    sub-pixel phases channels-last or not (None: as ``_plan.phases_last``
+    decides; tests force both).
     """
     kernel = tuple(w.shape[2:])
     strided = any(s > 1 for s in stride)
@@ -49,7 +56,9 @@ def input_grad(xp, gy, w, in_spatial, stride, dilation, pads, groups, info, budg
     # phase meets the kernel, and its phase count stays small to unroll
     phased = all(s <= k for s, k in zip(stride, kernel)) and math.prod(stride) <= 64
     if strided and phased and all(d == 1 for d in dilation):
-        return _sub_pixel(xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, method)
+        return _sub_pixel(
+            xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, method, last
+        )
     return _zero_insertion(
         xp, gy, w, in_spatial, stride, dilation, pads, groups, info, budget, func, method
     )
@@ -73,7 +82,7 @@ def _zero_insertion(
     return correlate_nd(xp, z, _swap_channels(xp, w, groups), plan)
 
 
-def _sub_pixel(xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, method):
+def _sub_pixel(xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, method, last):
     n, c_out = gy.shape[0], gy.shape[1]
     c_in = groups * w.shape[1]
     kernel = tuple(w.shape[2:])
@@ -106,6 +115,11 @@ def _sub_pixel(xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, 
     phases = {}
     cig = c_in // groups
     every_phase = len(by_sub) == 1 and len(next(iter(by_sub.values()))) == math.prod(stride)
+    if last is None:
+        macs = (c_out // groups) * max(math.prod(sub) for sub in by_sub)
+        last = phases_last(device_kind(gy), is_jax_namespace(xp), macs)
+    # channels-last phases: (N, *Q, G, P, Cig) instead of (N, G, P, Cig, *Q)
+    lead, at = ((n,) + q_len, len(q_len) + 1) if last else ((n,), 1)
     for sub, rs in by_sub.items():
         parts = []
         for r in rs:
@@ -114,22 +128,52 @@ def _sub_pixel(xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, 
             parts.append(reshape(xp, wr, (groups, cig) + tuple(wr.shape[1:])))
         wcat = xp.stack(parts, axis=1) if len(parts) > 1 else xp.expand_dims(parts[0], axis=1)
         wcat = reshape(xp, wcat, (groups * len(rs) * cig,) + tuple(wcat.shape[3:]))
-        y = correlate_nd(xp, gy, wcat, plans[sub])  # (N, G * P * Cig, *Q)
+        y = correlate_nd(xp, gy, wcat, plans[sub], channels_last=last)
         if every_phase:
             break
-        y = reshape(xp, y, (n, groups, len(rs), cig) + q_len)
+        y = reshape(xp, y, lead + (groups, len(rs), cig) + (() if last else q_len))
         for i, r in enumerate(rs):
-            phases[r] = reshape(xp, y[:, :, i, ...], (n, c_in) + q_len)
+            phases[r] = reshape(xp, _along(y, at + 1, i), (n,) + _spatial(c_in, q_len, last))
+    interleave = _interleave_last if last else _interleave
     if every_phase:  # one correlation holds every phase, already stacked
-        full = _interleave(xp, y, stride, (n, groups, cig), q_len)
+        full = interleave(xp, y, stride, (n, groups, cig), q_len)
     else:
         # phases whose sub-kernel is empty are zero; stacked as one group
-        zeros = xp.zeros((n, c_in) + q_len, dtype=gy.dtype, device=device_of(gy))
+        shape = (n,) + _spatial(c_in, q_len, last)
+        zeros = xp.zeros(shape, dtype=gy.dtype, device=device_of(gy))
         every = itertools.product(*(range(s) for s in stride))
-        stacked = xp.stack([phases.get(r, zeros) for r in every], axis=1)
-        full = _interleave(xp, stacked, stride, (n, 1, c_in), q_len)
+        stacked = xp.stack([phases.get(r, zeros) for r in every], axis=at)
+        full = interleave(xp, stacked, stride, (n, 1, c_in), q_len)
     keep = tuple(slice(lo, lo + nx) for (lo, _), nx in zip(pads, in_spatial))
     return full[(slice(None), slice(None)) + keep]
+
+
+def _along(x, axis, index):
+    return x[(slice(None),) * axis + (index, Ellipsis)]
+
+
+def _spatial(channels, q_len, last):
+    """The trailing shape of one phase: ``(C, *Q)``, or ``(*Q, C)`` channels-last."""
+    return tuple(q_len) + (channels,) if last else (channels,) + tuple(q_len)
+
+
+def _interleave_last(xp, y, stride, lead, q_len):
+    """:func:`_interleave` of channels-last phases ``(N, *Q, G * prod(stride) * Cig)``.
+
+    One copy puts every phase in place with runs of ``stride[-1] * Cig``
+    values (the last axis's phases and the channels; ``Cig`` with groups)
+    and returns it as a ``(N, G * Cig, *full)`` view: channels-last in
+    memory.
+    """
+    n, groups, cig = lead
+    nsp = len(stride)
+    y = reshape(xp, y, (n,) + tuple(q_len) + (groups,) + tuple(stride) + (cig,))
+    # (N, *Q, G, *s, Cig) -> (N, Q0, s0, Q1, s1, ..., G, Cig)
+    pairs = tuple(v for i in range(nsp) for v in (1 + i, 2 + nsp + i))
+    y = xp.permute_dims(y, (0,) + pairs + (1 + nsp, 2 + 2 * nsp))
+    full = tuple(q * s for q, s in zip(q_len, stride))
+    y = reshape(xp, y, (n,) + full + (groups * cig,))
+    return xp.permute_dims(y, (0, nsp + 1) + tuple(range(1, nsp + 1)))
 
 
 def _interleave(xp, y, stride, lead, q_len):

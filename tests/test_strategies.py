@@ -260,10 +260,14 @@ def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
                 dataclasses.replace(p, in_order=not p.in_order, taps_in_order=not p.taps_in_order)
                 for p in plans
             ]
-        for plan in plans:
+        # and channels-last (computed so on the stride-1 grid, a view otherwise)
+        runs = [(p, False) for p in plans] + [(p, True) for p in plans if _direct.uses_grid(p)]
+        for plan, last in runs:
 
-            def run(x, w, plan=plan):
-                return _core.correlate_nd(xp, x, w, plan, pad_mode=c["mode"], fill=c["fill"])
+            def run(x, w, plan=plan, last=last):
+                return _core.correlate_nd(
+                    xp, x, w, plan, pad_mode=c["mode"], fill=c["fill"], channels_last=last
+                )
 
             if backend.jit:
                 import jax
@@ -275,10 +279,13 @@ def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
                 x64, w64, np.float64 if backend.has_float64 else np.float32, expected.shape
             )
             bound *= math.sqrt(c["groups"] * c["cg"] + 1)
+            want = np.moveaxis(expected, 1, -1) if last else expected
             try:
-                assert_close(backend, y, expected, dtype=dtype, bound=bound)
+                assert_close(backend, y, want, dtype=dtype, bound=bound)
             except AssertionError as exc:
-                raise AssertionError(f"strategy {strategy!r}, plan {plan}: {exc}") from exc
+                raise AssertionError(
+                    f"strategy {strategy!r}, plan {plan}, last {last}: {exc}"
+                ) from exc
     return ran
 
 
@@ -294,6 +301,85 @@ def test_after_leaves_every_value_bit_for_bit(backend, previous):
     got, want = backend.to_numpy(y), backend.to_numpy(x)
     assert got.dtype == want.dtype
     assert np.array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
+
+
+def _scatter_reference(gy, w, in_spatial, stride, pads, groups):
+    """The input gradient of ``correlate(x, w)`` by scattering every tap's products."""
+    n, c_out, out = gy.shape[0], gy.shape[1], gy.shape[2:]
+    cg, kernel = w.shape[1], w.shape[2:]
+    cog = c_out // groups
+    full = tuple(
+        max((o - 1) * s + k, lo + nx)
+        for o, s, k, (lo, _), nx in zip(out, stride, kernel, pads, in_spatial)
+    )
+    grad = np.zeros((n, groups * cg) + full)
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        hit = tuple(slice(t, t + (o - 1) * s + 1, s) for t, o, s in zip(tap, out, stride))
+        for g in range(groups):
+            wt = w[(slice(g * cog, (g + 1) * cog), slice(None)) + tap]  # (Cog, Cg)
+            part = np.einsum("no...,oc->nc...", gy[:, g * cog : (g + 1) * cog], wt)
+            grad[(slice(None), slice(g * cg, (g + 1) * cg)) + hit] += part
+    keep = tuple(slice(lo, lo + nx) for (lo, _), nx in zip(pads, in_spatial))
+    return grad[(slice(None), slice(None)) + keep]
+
+
+@pytest.mark.parametrize("last", [False, True], ids=["phases-first", "phases-last"])
+@pytest.mark.parametrize(
+    "in_spatial, kernel, stride, pads, groups",
+    [
+        ((9, 8), (4, 4), (2, 2), ((1, 1), (1, 1)), 1),  # one correlation holds every phase
+        ((9, 7), (3, 3), (2, 2), ((1, 1), (1, 0)), 2),  # sub-kernels 2x2, 2x1, 1x2, 1x1
+        ((14,), (5,), (3,), ((2, 2),), 1),
+        ((5, 6, 4), (2, 3, 2), (2, 2, 2), ((0, 0), (1, 0), (0, 1)), 1),
+        ((10, 9), (3, 2), (3, 2), ((1, 2), (0, 1)), 2),  # more inputs than the taps reach
+    ],
+)
+def test_sub_pixel_phases_interleave_either_way(
+    backend, in_spatial, kernel, stride, pads, groups, last
+):
+    # conv_transpose / conv_input_grad interleave the phases channels-first or
+    # channels-last (``_plan.phases_last``: by cost row and multiply-adds per
+    # output); both forms on every backend, whichever the planner would pick
+    from portconv import _transpose
+
+    rng = np.random.default_rng(len(in_spatial) + sum(kernel))
+    cg, cog, n = 3, 2, 2
+    out = tuple(
+        (nx + lo + hi - k) // s + 1 for nx, (lo, hi), k, s in zip(in_spatial, pads, kernel, stride)
+    )
+    gy64 = rng.standard_normal((n, groups * cog) + out)
+    w64 = rng.standard_normal((groups * cog, cg) + kernel)
+    expected = _scatter_reference(gy64, w64, in_spatial, stride, pads, groups)
+    dtype = backend.dtype("float64") if backend.has_float64 else backend.dtype("float32")
+    gy = backend.xp.astype(backend.asarray(gy64), dtype)
+    w = backend.xp.astype(backend.asarray(w64), dtype)
+    xp = namespace_of("test", gy=gy, w=w)
+    info = dtype_info(xp, gy.dtype, (gy.dtype,))
+    dilation = (1,) * len(kernel)
+
+    def run(gy, w):
+        return _transpose.input_grad(
+            xp, gy, w, in_spatial, stride, dilation, pads, groups, info, 2**40, "t", "direct", last
+        )
+
+    if backend.jit:
+        import jax
+
+        y = jax.jit(run)(gy, w)
+    else:
+        y = run(gy, w)
+    bound = error_bound(
+        gy64, w64, np.float64 if backend.has_float64 else np.float32, expected.shape
+    )
+    assert_close(backend, y, expected, dtype=dtype, bound=bound * math.sqrt(cog * groups + 1))
+
+
+def test_phases_go_channels_last_on_numpy_like_rows_for_shallow_contractions():
+    limit = _plan.PHASES_LAST_MAX_MACS
+    assert _plan.phases_last("cpu", False, limit) and _plan.phases_last("cpu", False, 1)
+    assert not _plan.phases_last("cpu", False, limit + 1)
+    # XLA fuses the interleave; the GPU row is unmeasured
+    assert not _plan.phases_last("cpu", True, 1) and not _plan.phases_last("gpu", False, 1)
 
 
 @pytest.mark.parametrize("r", _plan.WINOGRAD_KERNELS)
