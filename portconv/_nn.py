@@ -545,9 +545,18 @@ def conv_transpose(
 
     Notes
     -----
-    Computed as the input gradient of :func:`conv`: the input is dilated by
-    ``stride`` with zeros and correlated with the flipped kernel, so it costs
-    ``prod(stride)`` times the multiply-adds of the scatter form.  No
+    Computed as the input gradient of :func:`conv`.  Without dilation, each
+    of the ``prod(stride)`` output phases is a stride-1 correlation of the
+    input with its part of the kernel (the phases sharing a kernel shape in
+    one), so it does the multiply-adds of the scatter form, plus one copy
+    that interleaves the phases.  A strided axis that is also dilated makes
+    it dilate the input by ``stride`` with zeros and correlate with the
+    flipped kernel: ``prod(stride)`` times the multiply-adds.  On NumPy-like
+    CPU libraries, for up to 512 multiply-adds per output, the phases are
+    computed channels-last and the result is a channels-first view of
+    channels-last memory (its interleave then copies runs of
+    ``stride * channels`` values: NumPy on an AMD EPYC VM ran the 8x64x28^2
+    -> 32 4x4 stride-2 layer in 4.6 against 7.9 ms with single values).  No
     conjugation of complex weights.
 
     Examples

@@ -284,8 +284,9 @@ class Plan:
 # convolution computes its phases channels-last, so interleaving them copies
 # runs of stride * channels values instead of single values (NumPy's copy
 # loop pays per run).  NumPy, 8x64x28^2 -> 32 4x4 stride 2, the interleave
-# alone: 0.32 against 1.70 ms (medians of 15 and 21).  Not measured under
-# XLA, which fuses the interleave into its consumers, nor on a GPU.
+# alone: 0.32 against 1.70 ms (medians of 15 and 21).  Off under XLA (its
+# transposed convolution already ran at 0.66-0.99 of lax's) and on the
+# unmeasured GPU row.
 # ``orders_work`` (a fact, not fitted): XLA's CPU runtime may run
 # independent operations side by side, so it gives each its own buffer:
 # every tile's stacked operand and every tap's product are live at once and
