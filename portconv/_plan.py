@@ -1141,12 +1141,20 @@ def winograd_applies(g: Geometry, dtype: DtypeInfo, c: dict) -> bool:
     2x2 sub-kernel over four phases saves nothing).  Under ``jax.jit`` the
     7x7 stride-2 stem (12 phase channels) ran 110 against 90 ms this way,
     4x32x64^2 4x4 stride 2 6.8 against 11.6 ms.  Only 3x3 was measured on
-    NumPy, and it never won there.
+    NumPy, and it never won there.  Winograd splits no sample into row
+    tiles, so on rows that tile (``tile_bytes``) one sample's transformed
+    input must fit a tile: under ``jax.jit`` 1x3x512^2->8 3x3 (a 12.6 MB
+    stack) ran 47 ms against 9.3 for ``im2col_last`` and 11.4 for lax, and
+    a 1000^2 image with a 2x2 kernel (9 MB) 4.6x its fastest strategy; no
+    shape of the sweeps where Winograd was fastest had over 0.8 MB.
     """
     if g.ndim != 2 or g.groups != 1 or g.dilation != (1, 1) or dtype.kind != "real":
         return False
     if dtype.itemsize < 4 and max(winograd_geometry(g).kernel) > 3:
         return False  # the points +-2 (4 or 5 taps) would cost a 16-bit float its precision
+    one = dataclasses.replace(g, batch=1)
+    if c["tile_bytes"] and _stack_bytes(one, "winograd", dtype.itemsize) > c["tile_bytes"]:
+        return False
     if g.stride == (1, 1):
         shape_ok = g.kernel == (3, 3) or bool(c["fuses_taps"])
         return shape_ok and all(k in WINOGRAD_KERNELS for k in g.kernel)

@@ -393,6 +393,27 @@ def test_toom_cook_transforms_correlate(r):
     np.testing.assert_allclose(at @ ((g @ k) * (bt @ d)), expected, rtol=1e-12, atol=1e-12)
 
 
+def test_winograd_is_offered_only_where_one_sample_fits_a_tile():
+    # Winograd splits no sample into row tiles: where one sample's
+    # transformed input (16 values per 2x2 tile and channel, 3x3) passes the
+    # row's tile_bytes, only the direct forms (which can) are offered
+    info = _plan.DtypeInfo("real", 4)
+
+    def offered(n, c, size, device="cpu", xla=True):
+        g = _plan.Geometry(n, c, 8, 1, (size, size), (3, 3), (1, 1), (1, 1), ((1, 1),) * 2)
+        try:
+            _plan.plan_correlation(g, "auto", info, device, True, xla, 2**40, "t", only="winograd")
+        except LookupError:
+            return False
+        return True
+
+    tile = _plan._COSTS["cpu-xla"]["tile_bytes"]
+    per_sample = 16 * 3 * 256**2 * 4  # 1x3x512^2: 256^2 tiles
+    assert per_sample > tile and not offered(1, 3, 512) and not offered(1, 3, 512, xla=False)
+    assert offered(8, 3, 256)  # a quarter of that per sample: batch tiles take care of it
+    assert offered(8, 64, 56) and offered(1, 3, 512, "gpu", False)  # the GPU row does not tile
+
+
 def test_winograd_beyond_3x3_is_offered_under_xla_only():
     def offered(kernel, xla, stride=(1, 1), c_in=8, itemsize=4):
         pads = tuple((k // 2, k // 2) for k in kernel)
