@@ -800,10 +800,10 @@ def phases_last(device: str, unroll_limited: bool, macs: int) -> bool:
     correlation.  The interleave it saves costs the same per output, while
     the transposed products ran slower on deep contractions over few
     positions.  NumPy, 2x2 sub-kernels of 8xCx(s^2) 4x4 stride 2 layers,
-    channels-last against channels-first, correlation and interleave, medians
-    of 11: 256 multiply-adds per output 0.57-0.83 (C = 32, 64), 512: 0.82-0.95
-    (C = 128), 1024: 0.95 at 14^2 and 28^2 but 1.08-1.12 at 7^2 (C = 256),
-    2048: 1.04-1.09 (C = 512).
+    channels-last against channels-first, correlation and interleave,
+    medians of 11: 128-256 multiply-adds per output 0.57-0.83 (C = 32, 64),
+    512: 0.82-0.95 (C = 128), 1024: 0.95 at 14^2 and 28^2 but 1.08-1.12 at
+    7^2 (C = 256), 2048: 1.04-1.09 (C = 512).
     """
     row = _COSTS[cost_table(device, unroll_limited)]
     return bool(row["phases_last"]) and macs <= PHASES_LAST_MAX_MACS
