@@ -24,7 +24,7 @@ from portconv import _core, _direct, _fft, _plan, _winograd
 from portconv._compat import namespace_of
 from portconv._dtypes import dtype_info
 
-from ._helpers import assert_close, error_bound, n_examples
+from ._helpers import assert_close, error_bound, jit_call, n_examples
 from ._reference import conv_reference
 
 EXAMPLES = 60
@@ -71,6 +71,16 @@ def geometries(draw) -> dict:
         "fill": draw(st.sampled_from((0, 0, 1.5))) if mode == "constant" else 0,
         "seed": draw(st.integers(0, 2**16)),
     }
+
+
+def _run(backend, fn, *arrays):
+    """``fn(*arrays)``, under ``jax.jit`` on JAX backends."""
+    return jit_call(fn, *arrays) if backend.jit else fn(*arrays)
+
+
+def _bound(backend, a64, b64, shape) -> float:
+    """:func:`error_bound` in the dtype the backend computes in."""
+    return error_bound(a64, b64, np.float64 if backend.has_float64 else np.float32, shape)
 
 
 def _case_geometry(c) -> _plan.Geometry:
@@ -269,16 +279,8 @@ def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
                     xp, x, w, plan, pad_mode=c["mode"], fill=c["fill"], channels_last=last
                 )
 
-            if backend.jit:
-                import jax
-
-                y = jax.jit(run)(x, w)
-            else:
-                y = run(x, w)
-            bound = error_bound(
-                x64, w64, np.float64 if backend.has_float64 else np.float32, expected.shape
-            )
-            bound *= math.sqrt(c["groups"] * c["cg"] + 1)
+            y = _run(backend, run, x, w)
+            bound = _bound(backend, x64, w64, expected.shape) * math.sqrt(c["groups"] * c["cg"] + 1)
             want = np.moveaxis(expected, 1, -1) if last else expected
             try:
                 assert_close(backend, y, want, dtype=dtype, bound=bound)
@@ -362,16 +364,8 @@ def test_sub_pixel_phases_interleave_either_way(
             xp, gy, w, in_spatial, stride, dilation, pads, groups, info, 2**40, "t", "direct", last
         )
 
-    if backend.jit:
-        import jax
-
-        y = jax.jit(run)(gy, w)
-    else:
-        y = run(gy, w)
-    bound = error_bound(
-        gy64, w64, np.float64 if backend.has_float64 else np.float32, expected.shape
-    )
-    assert_close(backend, y, expected, dtype=dtype, bound=bound * math.sqrt(cog * groups + 1))
+    bound = _bound(backend, gy64, w64, expected.shape) * math.sqrt(cog * groups + 1)
+    assert_close(backend, _run(backend, run, gy, w), expected, dtype=dtype, bound=bound)
 
 
 def test_phases_go_channels_last_on_numpy_like_rows_for_shallow_contractions():
@@ -394,19 +388,23 @@ def test_toom_cook_transforms_correlate(r):
     np.testing.assert_allclose(at @ ((g @ k) * (bt @ d)), expected, rtol=1e-12, atol=1e-12)
 
 
+def _winograd_offered(g, xla, device="cpu", itemsize=4) -> bool:
+    """Whether the planner admits Winograd for ``g`` on that cost row."""
+    info = _plan.DtypeInfo("real", itemsize)
+    try:
+        _plan.plan_correlation(g, "auto", info, device, True, xla, 2**40, "t", only="winograd")
+    except LookupError:
+        return False
+    return True
+
+
 def test_winograd_is_offered_only_where_one_sample_fits_a_tile():
     # Winograd splits no sample into row tiles: where one sample's
     # transformed input (16 values per 2x2 tile and channel, 3x3) passes the
     # row's tile_bytes, only the direct forms (which can) are offered
-    info = _plan.DtypeInfo("real", 4)
-
     def offered(n, c, size, device="cpu", xla=True):
         g = _plan.Geometry(n, c, 8, 1, (size, size), (3, 3), (1, 1), (1, 1), ((1, 1),) * 2)
-        try:
-            _plan.plan_correlation(g, "auto", info, device, True, xla, 2**40, "t", only="winograd")
-        except LookupError:
-            return False
-        return True
+        return _winograd_offered(g, xla, device)
 
     tile = _plan._COSTS["cpu-xla"]["tile_bytes"]
     per_sample = 16 * 3 * 256**2 * 4  # 1x3x512^2: 256^2 tiles
@@ -419,12 +417,7 @@ def test_winograd_beyond_3x3_is_offered_under_xla_only():
     def offered(kernel, xla, stride=(1, 1), c_in=8, itemsize=4):
         pads = tuple((k // 2, k // 2) for k in kernel)
         g = _plan.Geometry(2, c_in, 8, 1, (32, 32), kernel, stride, (1, 1), pads)
-        info = _plan.DtypeInfo("real", itemsize)
-        try:
-            _plan.plan_correlation(g, "auto", info, "cpu", True, xla, 2**30, "t", only="winograd")
-        except LookupError:
-            return False
-        return True
+        return _winograd_offered(g, xla, itemsize=itemsize)
 
     assert offered((3, 3), False) and offered((3, 3), True)
     assert offered((5, 5), True) and offered((2, 4), True) and not offered((5, 5), False)
@@ -486,14 +479,8 @@ def test_dilation_phases_match_the_reference(backend, c):
     def run(x, w):
         return _core.correlate_nd(xp, x, w, plan, pad_mode=c["mode"], fill=c["fill"])
 
-    if backend.jit:
-        import jax
-
-        y = jax.jit(run)(x, w)
-    else:
-        y = run(x, w)
-    bound = error_bound(x64, w64, np.float64 if backend.has_float64 else np.float32, expected.shape)
-    assert_close(backend, y, expected, dtype=dtype, bound=bound * math.sqrt(cin + 1))
+    bound = _bound(backend, x64, w64, expected.shape) * math.sqrt(cin + 1)
+    assert_close(backend, _run(backend, run, x, w), expected, dtype=dtype, bound=bound)
 
 
 def test_dilated_layers_split_into_phases_where_the_model_says():
@@ -696,12 +683,7 @@ def test_weight_gradient_matches_the_reference_in_every_chunking(backend, c):
         def run(x, gy, chunk=chunk, in_order=in_order):
             return _direct.weight_grad_grid(xp, x, gy, g, chunk, in_order)
 
-        if backend.jit:
-            import jax
-
-            got = jax.jit(run)(x, gy)
-        else:
-            got = run(x, gy)
+        got = _run(backend, run, x, gy)
         try:
             assert_close(backend, got, expected, dtype=dtype, bound=bound)
         except AssertionError as exc:
