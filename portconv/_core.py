@@ -210,7 +210,7 @@ def _correlate_untiled(
         (lo, hi), rest = pads[0], pads[1:]
         pads = ((lo, hi + grid_extra_rows(g)), *rest)
     band_pads = (0, 0)
-    if toeplitz_on_lines(plan):
+    if toeplitz_on_lines(plan) or plan.batch_gemm:
         # channel-major before padding: the padding's copy does the transpose
         x = xp.permute_dims(x, (1, 0) + tuple(range(2, x.ndim)))
         if toeplitz_zero_pads_in_band(plan, pad_mode, fill):

@@ -177,11 +177,19 @@ def _im2col_last(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
     return reshape(xp, acc, (n, g.out_channels) + g.out_spatial)
 
 
-def _im2col(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
-    n, groups, cg, cog = x.shape[0], g.groups, g.group_in, g.group_out
+def _im2col(xp: Any, x: Any, w: Any, g: Geometry, channel_major: bool = False) -> Any:
+    # ``channel_major``: ``x`` is ``(C, N, *S)`` and the columns ``(C, T, N,
+    # *O)``, so one matmul covers every sample (``_plan.batch_gemm``); the
+    # result is a channels-first view of ``(C_out, N, *O)``.
+    n, groups, cg, cog = g.batch, g.groups, g.group_in, g.group_out
     p = math.prod(g.out_spatial)
     w2 = reshape(xp, w, (groups, cog, cg * g.taps))
-    view = _tap_views(xp, x, g)
+    view = _tap_views(xp, x, g)  # slices of the spatial axes: either layout
+    if channel_major:
+        cols = xp.stack([view(tap) for tap in _taps(g.kernel)], axis=1)
+        y = xp.matmul(w2, reshape(xp, cols, (groups, cg * g.taps, n * p)))
+        y = reshape(xp, y, (g.out_channels, n) + g.out_spatial)
+        return xp.permute_dims(y, (1, 0) + tuple(range(2, 2 + g.ndim)))
     cols = xp.stack([view(tap) for tap in _taps(g.kernel)], axis=2)  # (N, C, T, *O)
     cols = reshape(xp, cols, (n, groups, cg * g.taps, p))
     return reshape(xp, xp.matmul(w2, cols), (n, g.out_channels) + g.out_spatial)
@@ -213,7 +221,7 @@ def run_direct(
     if plan.strategy == "im2col_last":
         return _im2col_last(xp, x, w, g)
     if plan.strategy == "im2col":
-        return _im2col(xp, x, w, g)
+        return _im2col(xp, x, w, g, plan.batch_gemm)
     if toeplitz_on_lines(plan):
         return _toeplitz_lines(xp, x, w, g, plan.block, band_pads)
     if plan.strategy == "toeplitz":
@@ -491,7 +499,11 @@ def _flat_grid(xp: Any, x: Any, g: Geometry, max_off: int) -> tuple[Any, int]:
 def uses_grid(plan: Plan) -> bool:
     """Whether ``plan`` runs on the flat padded grid (every stride 1)."""
     g = plan.geometry
-    return plan.strategy in ("shift", "im2col_last", "im2col") and all(s == 1 for s in g.stride)
+    return (
+        plan.strategy in ("shift", "im2col_last", "im2col")
+        and all(s == 1 for s in g.stride)
+        and not plan.batch_gemm
+    )
 
 
 @functools.lru_cache(maxsize=1024)

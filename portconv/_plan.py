@@ -231,6 +231,7 @@ class Plan:
     inner: Plan | None = None  # the plan of the dilation phases (see dilation_split_geometry)
     in_order: bool = False  # each tile after the previous one (see _direct.after)
     taps_in_order: bool = False  # each tap's product after the sum so far (see orders_taps)
+    batch_gemm: bool = False  # im2col: the batch joins one matmul, channel-major (see batch_gemm)
 
 
 # Cost model rows (times in seconds), chosen by ``cost_table``.  ``cpu`` and
@@ -287,6 +288,10 @@ class Plan:
 # alone: 0.32 against 1.70 ms (medians of 15 and 21).  Off under XLA (its
 # transposed convolution already ran at 0.66-0.99 of lax's) and on the
 # unmeasured GPU row.
+# ``batch_gemm`` (a fact, not fitted): a stride-1 im2col over few positions
+# per sample runs channel-major, so the whole tile's samples form one matmul
+# instead of one thin matmul each (see :func:`batch_gemm`).  Off under XLA,
+# which lays out its own dots, and on the unmeasured GPU row.
 # ``orders_work`` (a fact, not fitted): XLA's CPU runtime may run
 # independent operations side by side, so it gives each its own buffer:
 # every tile's stacked operand and every tap's product are live at once and
@@ -313,6 +318,7 @@ _COSTS = {
         "phase_grid": 1,
         "orders_work": 0,
         "phases_last": 1,
+        "batch_gemm": 1,
         "item": 8e-08,
         "gemm_k": 12.5,
         "gemm_n": 2.52,
@@ -364,6 +370,7 @@ _COSTS = {
         "phase_grid": 0,
         "orders_work": 1,
         "phases_last": 0,
+        "batch_gemm": 0,
         "item": 6.87e-07,
         "call": 5.79e-07,
         "elem": 9.85e-11,
@@ -408,6 +415,7 @@ _COSTS = {
         "phase_grid": 0,
         "orders_work": 0,
         "phases_last": 0,
+        "batch_gemm": 0,
         "call": 12e-6,
         "item": 12e-6,
         "elem": 0.02e-9,
@@ -807,6 +815,39 @@ def phases_last(device: str, unroll_limited: bool, macs: int) -> bool:
     """
     row = _COSTS[cost_table(device, unroll_limited)]
     return bool(row["phases_last"]) and macs <= PHASES_LAST_MAX_MACS
+
+
+#: A stride-1 im2col joins its samples into one matmul (see :func:`batch_gemm`)
+#: up to this many output positions per sample, and from this contraction
+#: depth (channels of a group times taps) on.
+BATCH_GEMM_MAX_POSITIONS = 1024
+BATCH_GEMM_MIN_DEPTH = 512
+
+
+def batch_gemm(g: Geometry, strategy: str, c: dict) -> bool:
+    """Whether a stride-1 im2col of ``g`` (one tile) runs as one channel-major matmul.
+
+    Per sample, im2col is one ``(C_out x C*T) @ (C*T x P)`` product; with
+    few positions ``P`` OpenBLAS runs it far below its peak (8 products of
+    4608 x 63: 141 GFLOP/s; one of 4608 x 504: 197).  Channel-major, the
+    padding's copy puts the channels first, the stacked columns are
+    ``(C*T, N*P)`` and one product covers the tile; the windows are exact,
+    so no surplus grid columns are computed.  The result is a channels-first
+    view of channel-major memory.  NumPy, 3x3 pad 1, new / old time (same
+    process, alternating, medians of 13): 8x512x4^2 0.58, 8x512x7^2 0.68,
+    16x256x7^2 0.73, 8x128x7^2 0.82, 8x256x14^2 0.89, 8x128x14^2 0.89,
+    8x64x14^2 (depth 576) 0.96; shallow contractions gained nothing or
+    lost: 8x32x14^2 (depth 288) 1.01, 64x3x32^2 -> 32 (27) 1.09, 8x128x14^2
+    in 4 groups (288) 1.13.
+    """
+    return (
+        strategy == "im2col"
+        and bool(c["batch_gemm"])
+        and g.batch > 1
+        and all(s == 1 for s in g.stride)
+        and math.prod(g.out_spatial) <= BATCH_GEMM_MAX_POSITIONS
+        and g.group_in * g.taps >= BATCH_GEMM_MIN_DEPTH
+    )
 
 
 def phase_grid_applies(g: Geometry, c: dict) -> bool:
@@ -1396,6 +1437,7 @@ def plan_correlation(
         fft_wrap=wrap and strategy == "fft",
         in_order=bool(_COSTS[device]["orders_work"]),
         taps_in_order=orders_taps(_tile_geometry(g, tile, rows), strategy, itemsize, device),
+        batch_gemm=batch_gemm(_tile_geometry(g, tile, rows), strategy, _COSTS[device]),
     )
     split = dilation_split_geometry(g) if only is None else None
     if split is None:

@@ -264,6 +264,10 @@ def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
             # the strided forms with and without the phase grid, on every
             # backend (the planner picks it for NumPy-like CPU libraries only)
             plans += [dataclasses.replace(p, phase_grid=not p.phase_grid) for p in plans]
+        if strategy == "im2col" and max(g.stride) == 1:
+            # and channel-major, the batch in one matmul (the planner does it
+            # for deep contractions over few positions on NumPy-like rows)
+            plans += [dataclasses.replace(p, batch_gemm=not p.batch_gemm) for p in plans]
         if strategy in ("shift", "im2col_last", "im2col"):
             # tiles and taps in order (the planner orders them under XLA only)
             plans += [
@@ -375,6 +379,34 @@ def test_phases_go_channels_last_on_numpy_like_rows_for_shallow_contractions():
     # off under XLA (its transposed convolution already ran under lax's time)
     # and on the unmeasured GPU row
     assert not _plan.phases_last("cpu", True, 1) and not _plan.phases_last("gpu", False, 1)
+
+
+def test_batch_gemm_joins_samples_of_deep_stride_1_im2col_on_numpy_like_rows():
+    cpu = _plan._COSTS["cpu"]
+    deep = _plan.Geometry(8, 512, 512, 1, (7, 7), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    assert _plan.batch_gemm(deep, "im2col", cpu)
+    # other strategies, one sample, strides, many positions, shallow depth
+    assert not _plan.batch_gemm(deep, "im2col_last", cpu)
+    assert not _plan.batch_gemm(dataclasses.replace(deep, batch=1), "im2col", cpu)
+    assert not _plan.batch_gemm(dataclasses.replace(deep, stride=(2, 1)), "im2col", cpu)
+    side = math.isqrt(_plan.BATCH_GEMM_MAX_POSITIONS)
+    assert _plan.batch_gemm(dataclasses.replace(deep, in_spatial=(side, side)), "im2col", cpu)
+    wide = dataclasses.replace(deep, in_spatial=(side + 1, side))
+    assert not _plan.batch_gemm(wide, "im2col", cpu)
+    channels = _plan.BATCH_GEMM_MIN_DEPTH // 9
+    shallow = dataclasses.replace(deep, in_channels=channels, out_channels=channels)
+    assert not _plan.batch_gemm(shallow, "im2col", cpu)
+    assert _plan.batch_gemm(dataclasses.replace(shallow, in_channels=channels + 1), "im2col", cpu)
+    # off under XLA (its own dot layouts) and on the unmeasured GPU row
+    assert not _plan.batch_gemm(deep, "im2col", _plan._COSTS["cpu-xla"])
+    assert not _plan.batch_gemm(deep, "im2col", _plan._COSTS["gpu"])
+    # and the planner sets it on the tile it plans
+    info = _plan.DtypeInfo("real", 4)
+    plan = _plan.plan_correlation(
+        deep, "direct", info, "cpu", True, False, 2**30, "t", only="im2col"
+    )
+    assert plan.batch_gemm == (plan.batch_tile > 1 and plan.row_tile is None)
+    assert plan.batch_tile > 1
 
 
 @pytest.mark.parametrize("r", _plan.WINOGRAD_KERNELS)
