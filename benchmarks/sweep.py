@@ -5,7 +5,7 @@ medium) this times every internal strategy portconv has, forced one at a
 time, and checks whether the strategy the cost model chose is within 10% of
 the fastest.  Usage::
 
-    python benchmarks/sweep.py [--backend numpy|torch|jax] [--set eval|train|unusual]
+    python benchmarks/sweep.py [--backend numpy|torch|jax] [--set eval|train|unusual|networks]
                                [--rounds R] [--limit N] [--json PATH] [--md PATH]
 
 Writes ``benchmarks/results/auto-sweep-<machine>.{json,md}`` by default.
@@ -237,7 +237,41 @@ UNUSUAL_SHAPES: tuple[Shape, ...] = (
     _nn("conv3d 2x16x16^3->32 3^3 s2", (2, 16, 16, 16, 16), (32, 16, 3, 3, 3), padding=1, stride=2),
     _nn("conv 1x3x512^2->8 3x3", (1, 3, 512, 512), (8, 3, 3, 3), padding=1),
 )
-SETS = {"eval": SHAPES, "train": TRAIN_SHAPES, "unusual": UNUSUAL_SHAPES}
+#: Layers of two common networks at batch 8, float32 (``--set networks``):
+#: ResNet-18's convolutions beyond the suite's (its stride-2 3x3 and 1x1
+#: shortcut layers, the deep 14^2 and 7^2 stages) and MobileNetV2's
+#: depthwise and 1x1 layers.  Neither fitted on nor used to choose
+#: constants: what a user training or running these networks would see.
+NETWORK_SHAPES: tuple[Shape, ...] = (
+    _nn("resnet 8x64x56^2->128 3x3 s2", (8, 64, 56, 56), (128, 64, 3, 3), stride=2, padding=1),
+    _nn("resnet 8x64x56^2->128 1x1 s2", (8, 64, 56, 56), (128, 64, 1, 1), stride=2),
+    _nn("resnet 8x128x28^2->128 3x3", (8, 128, 28, 28), (128, 128, 3, 3), padding=1),
+    _nn("resnet 8x128x28^2->256 3x3 s2", (8, 128, 28, 28), (256, 128, 3, 3), stride=2, padding=1),
+    _nn("resnet 8x128x28^2->256 1x1 s2", (8, 128, 28, 28), (256, 128, 1, 1), stride=2),
+    _nn("resnet 8x256x14^2->256 3x3", (8, 256, 14, 14), (256, 256, 3, 3), padding=1),
+    _nn("resnet 8x256x14^2->512 3x3 s2", (8, 256, 14, 14), (512, 256, 3, 3), stride=2, padding=1),
+    _nn("resnet 8x256x14^2->512 1x1 s2", (8, 256, 14, 14), (512, 256, 1, 1), stride=2),
+    _nn("resnet 8x512x7^2->512 3x3", (8, 512, 7, 7), (512, 512, 3, 3), padding=1),
+    _nn("mobilenet 8x24x56^2->144 1x1", (8, 24, 56, 56), (144, 24, 1, 1)),
+    _nn("mobilenet dw 8x144x56^2 3x3", (8, 144, 56, 56), (144, 1, 3, 3), padding=1, groups=144),
+    _nn(
+        "mobilenet dw 8x144x56^2 3x3 s2",
+        (8, 144, 56, 56),
+        (144, 1, 3, 3),
+        stride=2,
+        padding=1,
+        groups=144,
+    ),
+    _nn("mobilenet 8x144x28^2->32 1x1", (8, 144, 28, 28), (32, 144, 1, 1)),
+    _nn("mobilenet dw 8x576x14^2 3x3", (8, 576, 14, 14), (576, 1, 3, 3), padding=1, groups=576),
+    _nn("mobilenet 8x576x14^2->96 1x1", (8, 576, 14, 14), (96, 576, 1, 1)),
+)
+SETS = {
+    "eval": SHAPES,
+    "train": TRAIN_SHAPES,
+    "unusual": UNUSUAL_SHAPES,
+    "networks": NETWORK_SHAPES,
+}
 
 
 # --------------------------------------------------------------------------
@@ -560,7 +594,7 @@ def _parser() -> argparse.ArgumentParser:
         "--set",
         choices=tuple(SETS),
         default="eval",
-        help="the 50 evaluation shapes, the shapes the cost model is fitted on, or 24 unusual ones",
+        help="the 50 evaluation shapes, the shapes the cost model is fitted on, 24 unusual ones, or 15 network layers",
     )
     p.add_argument(
         "--rounds",
