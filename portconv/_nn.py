@@ -252,7 +252,10 @@ def conv(
     im2col, or FFT; the direct ones cost ``N*C_out*prod(out)*C_in/groups*
     prod(kernel)`` multiply-adds, with a workspace of about one padded input
     plus two outputs (im2col: ``prod(kernel)`` times the input, tiled to the
-    budget).  Differentiable with ``jax.grad`` and torch autograd.
+    budget).  The result may be a channels-first view of channels-last or
+    channel-major memory (NumPy's banded depthwise form, and its im2col over
+    few positions per sample, which runs the batch as one ``matmul``).
+    Differentiable with ``jax.grad`` and torch autograd.
 
     Examples
     --------
