@@ -324,8 +324,10 @@ def _frames(xp: Any, x: Any, block: int, width: int, nb: int) -> Any:
     pieces = [
         reshape(xp, x[..., j * block : (j + nb) * block], lead + (nb, block)) for j in range(q)
     ]
-    frames = pieces[0] if q == 1 else xp.concat(pieces, axis=-1)
-    return frames[..., :width]
+    # the last piece only up to the frame's end: the join copies no surplus
+    # columns, and the product reads a contiguous operand
+    pieces[-1] = pieces[-1][..., : width - (q - 1) * block]
+    return pieces[0] if q == 1 else xp.concat(pieces, axis=-1)
 
 
 # From this many bands on, ``_toeplitz`` gathers them with one ``take``
