@@ -582,6 +582,8 @@ def test_kernel_spectrum_by_dft_matmul_is_the_fft(backend, shape, wshape):
     "xshape, wshape, shape, groups",
     [
         ((2, 3, 40, 36), (4, 3, 5, 7), (40, 36), 1),  # short kernel rows: DFT matmul
+        # short kernel, grouped, odd last axis: its spectrum frequency-major
+        ((2, 4, 24, 20), (6, 2, 3, 4), (26, 23), 2),
         ((1, 4, 30, 25), (2, 2, 30, 9), (32, 27), 2),  # long kernel rows: FFT, padded grid
         ((1, 1, 12, 10, 8), (1, 1, 3, 3, 3), (12, 10, 8), 1),  # 3-d keeps rfftn
         ((2, 2, 50), (2, 2, 9), (54,), 1),
