@@ -79,28 +79,34 @@ def _kernel_spectrum(xp: Any, w: Any, shape: tuple[int, ...]) -> Any:
 
 
 def _kernel_spectrum_by_frequency(
-    xp: Any, w: Any, shape: tuple[int, int], groups: int, like: Any
+    xp: Any, w: Any, shape: tuple[int, ...], groups: int, like: Any, order: tuple[int, ...]
 ) -> Any:
-    """Plain 2-d DFT of ``w`` ``(O, C/G, k0, k1)``, frequency-major: ``(Q, G, C/G, O/G)``.
+    """Plain DFT of ``w`` ``(O, C/G, *K)`` on ``shape``, frequency-major: ``(Q, G, C/G, O/G)``.
 
-    ``Q`` runs over the positions ``(v, u)`` of :func:`_rfft2_rotated`'s
-    spectrum.  Both axes are DFT matmuls over the taps held channels-last,
-    so the spectrum comes out in the order the per-frequency channel
-    contraction reads, with no transposing copy: the copy of a 64x64
+    ``order``: the spatial axes in the order the input's spectrum lays them
+    out (the last spatial axis halved, as ``rfftn`` does); ``Q`` runs over
+    them in that order.  Every axis is a DFT matmul over the taps held
+    channels-last, so the spectrum comes out in the order the per-frequency
+    channel contraction reads, with no transposing copy: the copy of a 64x64
     kernel's 16x30 spectrum into that order took 8.6 ms (NumPy), longer than
     the contraction itself.  ``like``: an array of the spectrum's dtype.
     """
-    c_out, cg, k0, k1 = w.shape
-    cog = c_out // groups
-    n0, n1 = shape
-    h = n1 // 2 + 1
-    taps = xp.permute_dims(reshape(xp, w, (groups, cog, cg, k0, k1)), (4, 3, 0, 2, 1))
-    taps = reshape(xp, xp.astype(c_contiguous(xp, taps), like.dtype), (k1, k0 * c_out * cg))
-    cols = xp.matmul(_dft_matrix(xp, n1, k1, like)[:h, :], taps)  # (h, k0 * C)
-    cols = reshape(xp, cols, (h, k0, c_out * cg))
-    spec = xp.matmul(_dft_matrix(xp, n0, k0, like), cols)  # (h, n0, C)
-    spec = reshape(xp, spec, (h * n0, c_out * cg))
-    return reshape(xp, spec, (h * n0, groups, cg, cog))
+    c_out, cg = w.shape[0], w.shape[1]
+    kernel = tuple(w.shape[2:])
+    nsp, cog, chans = len(kernel), c_out // groups, c_out * cg
+    perm = tuple(3 + a for a in order) + (0, 2, 1)
+    taps = xp.permute_dims(reshape(xp, w, (groups, cog, cg) + kernel), perm)
+    spec = xp.astype(c_contiguous(xp, taps), like.dtype)  # (*K in order, G, Cg, Cog)
+    done = 1  # spectrum positions made so far
+    for i, a in enumerate(order):
+        n, k = shape[a], kernel[a]
+        kept = n // 2 + 1 if a == nsp - 1 else n
+        rest = math.prod(kernel[b] for b in order[i + 1 :]) * chans
+        dft = _dft_matrix(xp, n, k, like)[:kept, :]
+        spec = xp.matmul(dft, reshape(xp, spec, (done, k, rest)))  # (done, kept, rest)
+        done *= kept
+    spec = reshape(xp, spec, (done, chans))
+    return reshape(xp, spec, (done, groups, cg, cog))
 
 
 def _rfft2_rotated(xp: Any, a: Any, shape: tuple[int, int], short_rows: bool = False) -> Any:
@@ -151,12 +157,15 @@ def _spectral(
     rotated = contiguous and nsp == 2 and not complex_
     # a short kernel's spectrum made frequency-major for the contraction
     by_frequency = (
-        rotated and cg > 1 and all(dft_by_matmul(k, m) for k, m in zip(wflip.shape[2:], shape))
+        contiguous
+        and not complex_
+        and cg > 1
+        and all(dft_by_matmul(k, m) for k, m in zip(wflip.shape[2:], shape))
     )
     if rotated:
         fx = _rfft2_rotated(xp, x, shape)
         if by_frequency:
-            fw = _kernel_spectrum_by_frequency(xp, wflip, shape, groups, fx)
+            fw = _kernel_spectrum_by_frequency(xp, wflip, shape, groups, fx, (1, 0))
         else:
             short = dft_by_matmul(wflip.shape[2], shape[0])
             fw = _rfft2_rotated(xp, wflip * root_n, shape, short_rows=short)
@@ -165,7 +174,9 @@ def _spectral(
         fw = xp.fft.fftn(wflip * root_n, s=shape, axes=axes, norm=_ORTHO)
     else:
         fx = xp.fft.rfftn(x, s=shape, axes=axes, norm=_ORTHO)
-        if contiguous:
+        if by_frequency:
+            fw = _kernel_spectrum_by_frequency(xp, wflip, shape, groups, fx, tuple(range(nsp)))
+        elif contiguous:
             fw = _kernel_spectrum(xp, wflip, shape)
         else:
             fw = xp.fft.rfftn(wflip * root_n, s=shape, axes=axes, norm=_ORTHO)

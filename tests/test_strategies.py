@@ -586,6 +586,7 @@ def test_kernel_spectrum_by_dft_matmul_is_the_fft(backend, shape, wshape):
         ((2, 4, 24, 20), (6, 2, 3, 4), (26, 23), 2),
         ((1, 4, 30, 25), (2, 2, 30, 9), (32, 27), 2),  # long kernel rows: FFT, padded grid
         ((1, 1, 12, 10, 8), (1, 1, 3, 3, 3), (12, 10, 8), 1),  # 3-d keeps rfftn
+        ((1, 3, 10, 9, 11), (4, 3, 3, 2, 3), (12, 10, 13), 1),  # 3-d, spectrum by frequency
         ((2, 2, 50), (2, 2, 9), (54,), 1),
     ],
 )
