@@ -199,6 +199,31 @@ def _im2col(xp: Any, x: Any, w: Any, g: Geometry, channel_major: bool = False) -
     return reshape(xp, xp.matmul(w2, cols), (n, g.out_channels) + g.out_spatial)
 
 
+def _windows(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
+    # im2col stacked by output position: one slice per output window, for
+    # problems with fewer outputs than taps (``_plan.windows_applies``); the
+    # samples' windows are rows of one matmul per group, so the weights are
+    # read once.
+    n, groups, cg, cog = g.batch, g.groups, g.group_in, g.group_out
+    p = math.prod(g.out_spatial)
+    views = [
+        x[
+            (slice(None), slice(None))
+            + tuple(
+                slice(o * s, o * s + (k - 1) * d + 1, d)
+                for o, s, k, d in zip(out, g.stride, g.kernel, g.dilation)
+            )
+        ]
+        for out in itertools.product(*(range(m) for m in g.out_spatial))
+    ]
+    cols = reshape(xp, xp.stack(views, axis=1), (n * p, groups, cg * g.taps))
+    cols = xp.permute_dims(cols, (1, 0, 2))  # (G, N*P, Cg*T)
+    w2 = xp.matrix_transpose(reshape(xp, w, (groups, cog, cg * g.taps)))
+    y = reshape(xp, xp.matmul(cols, w2), (groups, n, p, cog))
+    y = xp.permute_dims(y, (1, 0, 3, 2))  # (N, G, Cog, P)
+    return reshape(xp, y, (n, g.out_channels) + g.out_spatial)
+
+
 def run_direct(
     xp: Any,
     x: Any,
@@ -226,6 +251,8 @@ def run_direct(
         return _im2col_last(xp, x, w, g)
     if plan.strategy == "im2col":
         return _im2col(xp, x, w, g, plan.batch_gemm)
+    if plan.strategy == "windows":
+        return _windows(xp, x, w, g)
     if toeplitz_on_lines(plan):
         return _toeplitz_lines(xp, x, w, g, plan.block, band_pads)
     if plan.strategy == "toeplitz":

@@ -30,7 +30,7 @@ DEFAULT_WORKSPACE_BYTES = 4 * 2**30
 _ENV_BUDGET = "PORTCONV_WORKSPACE_BYTES"
 
 #: Strategies of the direct method, cheapest memory first.
-DIRECT_STRATEGIES = ("elementwise", "shift", "im2col_last", "im2col", "toeplitz")
+DIRECT_STRATEGIES = ("elementwise", "shift", "im2col_last", "im2col", "toeplitz", "windows")
 STRATEGIES = DIRECT_STRATEGIES + ("fft", "fft_blocks", "winograd")
 
 # Under JAX every tap is traced into the program: compile time grows with the
@@ -577,6 +577,11 @@ def _strategy_time(
         items = g.batch * groups
         gemm = passes * _gemm_time(c, per_sample, cin_g * width, cout_g, scale, items)
         return copy + (passes - 1) * acc_pass, gemm
+    if strategy == "windows":
+        # one slice per output window, stacked; one matmul per group
+        per_sample = m // max(g.batch, 1)
+        copy = m * g.in_channels * t * c["copy"] * scale + per_sample * c["call"]
+        return copy, _gemm_time(c, m, cin_g * t, cout_g, scale, groups)
     if strategy == "toeplitz":
         span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
         width = block + span - 1
@@ -742,6 +747,8 @@ def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, block=None)
     out = g.batch * out_per_sample
     if strategy == "elementwise":
         return x_padded + 2 * out
+    if strategy == "windows":
+        return x_padded + g.out_positions * g.in_channels * g.taps * itemsize + 2 * out
     if strategy in _STACKING:
         if _spans_strides(g):  # padded to whole phases, and split into them
             x_padded = 2 * g.batch * g.in_channels * math.prod(phase_grid_padded(g)) * itemsize
@@ -848,6 +855,25 @@ def batch_gemm(g: Geometry, strategy: str, c: dict) -> bool:
         and math.prod(g.out_spatial) <= BATCH_GEMM_MAX_POSITIONS
         and g.group_in * g.taps >= BATCH_GEMM_MIN_DEPTH
     )
+
+
+#: ``windows`` is offered up to this many output positions per sample (one
+#: array call each).
+WINDOWS_MAX_OUTPUTS = 256
+
+
+def windows_applies(g: Geometry) -> bool:
+    """Whether ``windows`` (im2col stacked by output window) is offered for ``g``.
+
+    Only where a sample has fewer output positions than the kernel has taps
+    (a valid correlation of two near-equal arrays, a kernel that covers the
+    whole input): stacking one slice per window then takes fewer array calls
+    than one per tap, and no flat-grid columns beyond the outputs are
+    computed.  NumPy, a valid 32^2 x 32^2 correlation (one output): 0.18 ms
+    with ``im2col_last`` over the grid's 32 columns.
+    """
+    per_sample = math.prod(g.out_spatial)
+    return g.taps > 1 and per_sample < g.taps and per_sample <= WINDOWS_MAX_OUTPUTS
 
 
 def phase_grid_applies(g: Geometry, c: dict) -> bool:
@@ -1303,6 +1329,7 @@ def unrolled_ops(g: Geometry, strategy: str) -> int:
         "fft_blocks": 1,
         "toeplitz": g.taps // g.kernel[-1],
         "winograd": 2 * winograd_values(winograd_geometry(g)) + 8,
+        "windows": math.prod(g.out_spatial) + 2,
     }[strategy]
 
 
@@ -1358,6 +1385,8 @@ def plan_correlation(
                 candidates.append("im2col_last")
             if g.taps > 1:
                 candidates.append("im2col")
+            if windows_applies(g):
+                candidates.append("windows")
         elif g.group_in > 1:
             candidates.append("elementwise")
     fft_ok = fft_available and (dtype.kind != "int" or _fft_exact_for_ints(g, dtype, float_eps))

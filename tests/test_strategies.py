@@ -201,6 +201,39 @@ def test_banded_matmul_frames_lines_every_way(backend, c):
     assert _check_strategies(backend, c, ("toeplitz",), blocks) == ["toeplitz"]
 
 
+def _windows_case(spatial, kernel, stride, dilation, pads, groups=1, cg=2, cog=3, batch=2):
+    return {
+        "batch": batch,
+        "groups": groups,
+        "cg": cg,
+        "cog": cog,
+        "spatial": spatial,
+        "kernel": kernel,
+        "stride": stride,
+        "dilation": dilation,
+        "pads": pads,
+        "mode": "constant",
+        "fill": 0,
+        "seed": sum(spatial) + sum(kernel),
+    }
+
+
+@pytest.mark.parametrize(
+    "c",
+    [
+        _windows_case((9, 8), (9, 8), (1, 1), (1, 1), ((0, 0), (0, 0)), cg=1, cog=1, batch=1),
+        _windows_case((12,), (5,), (3,), (2,), ((1, 0),), groups=2),  # 2 outputs, 5 taps
+        _windows_case((7, 9), (4, 5), (2, 3), (1, 1), ((0, 1), (1, 0))),
+        _windows_case((5, 6, 5), (3, 3, 2), (2, 2, 2), (1, 2, 1), ((0, 0), (0, 0), (1, 0))),
+    ],
+)
+def test_windows_stacks_one_slice_per_output(backend, c):
+    # fewer outputs per sample than taps: ``windows`` is offered and exact
+    g = _case_geometry(c)
+    assert math.prod(g.out_spatial) < g.taps and _plan.windows_applies(g), g
+    assert _check_strategies(backend, c, ("windows",)) == ["windows"]
+
+
 def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
     """Run every admissible strategy of ``strategies`` on case ``c``; return those run.
 
