@@ -174,10 +174,12 @@ def correlate(in1, in2, mode="full", method="auto", *, workspace_bytes=None):
     Zero-size inputs raise ``ValueError`` where SciPy returns a 1-d empty
     array.
 
-    Cost: ``direct`` does ``prod(in2.shape)`` passes over the output (one
-    multiply-add each), memory about 3x the output; ``fft`` does three
-    transforms of fast lengths ``>= in1.shape + in2.shape - 1``, memory about
-    6x that grid.  The direct method keeps a NaN/Inf local to the windows that
+    Cost: ``direct`` does ``prod(in2.shape)`` multiply-adds per output (as
+    banded or stacked ``matmul`` products, or one broadcast pass over the
+    output per tap), memory about 3x the output (a ``valid`` correlation of
+    near-equal arrays: one window of ``in1`` per output, stacked); ``fft``
+    does three transforms of fast lengths ``>= in1.shape + in2.shape - 1``,
+    memory about 6x that grid.  The direct method keeps a NaN/Inf local to the windows that
     touch it; the FFT spreads it over the whole output.  Runs under
     ``jax.jit`` (shapes are static; nothing reads values).
 

@@ -116,23 +116,32 @@ def test_every_strategy_matches_the_reference(backend, c):
     assert ran is None or ("shift" in ran and ("elementwise" in ran) == (c["cg"] == 1)), ran
 
 
-def _winograd_case(
-    spatial, pads, mode="constant", fill=0, batch=2, c_in=3, c_out=2, kernel=(3, 3), stride=(1, 1)
-):
+def _fixed_case(spatial, kernel, stride, dilation, pads, *, batch, groups, cg, cog, seed,
+                mode="constant", fill=0):  # fmt: skip
+    """A hand-picked case, in the layout :func:`geometries` draws."""
     return {
         "batch": batch,
-        "groups": 1,
-        "cg": c_in,
-        "cog": c_out,
+        "groups": groups,
+        "cg": cg,
+        "cog": cog,
         "spatial": spatial,
         "kernel": kernel,
         "stride": stride,
-        "dilation": (1, 1),
+        "dilation": dilation,
         "pads": pads,
         "mode": mode,
         "fill": fill,
-        "seed": sum(spatial),
+        "seed": seed,
     }
+
+
+def _winograd_case(
+    spatial, pads, mode="constant", fill=0, batch=2, c_in=3, c_out=2, kernel=(3, 3), stride=(1, 1)
+):
+    return _fixed_case(
+        spatial, kernel, stride, (1, 1), pads, batch=batch, groups=1, cg=c_in, cog=c_out,
+        seed=sum(spatial), mode=mode, fill=fill,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -166,20 +175,10 @@ def test_winograd_matches_the_reference(backend, c):
 
 def _toeplitz_case(spatial, kernel, pads, mode="constant", stride=1, batch=2, groups=3):
     nsp = len(spatial)
-    return {
-        "batch": batch,
-        "groups": groups,
-        "cg": 1,
-        "cog": 1,
-        "spatial": spatial,
-        "kernel": kernel,
-        "stride": (stride,) * (nsp - 1) + (1,),
-        "dilation": (1,) * nsp,
-        "pads": pads,
-        "mode": mode,
-        "fill": 0,
-        "seed": sum(spatial) + len(kernel),
-    }
+    return _fixed_case(
+        spatial, kernel, (stride,) * (nsp - 1) + (1,), (1,) * nsp, pads, batch=batch,
+        groups=groups, cg=1, cog=1, seed=sum(spatial) + len(kernel), mode=mode,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -202,20 +201,10 @@ def test_banded_matmul_frames_lines_every_way(backend, c):
 
 
 def _windows_case(spatial, kernel, stride, dilation, pads, groups=1, cg=2, cog=3, batch=2):
-    return {
-        "batch": batch,
-        "groups": groups,
-        "cg": cg,
-        "cog": cog,
-        "spatial": spatial,
-        "kernel": kernel,
-        "stride": stride,
-        "dilation": dilation,
-        "pads": pads,
-        "mode": "constant",
-        "fill": 0,
-        "seed": sum(spatial) + sum(kernel),
-    }
+    return _fixed_case(
+        spatial, kernel, stride, dilation, pads, batch=batch, groups=groups, cg=cg, cog=cog,
+        seed=sum(spatial) + sum(kernel),
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
