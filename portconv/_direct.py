@@ -52,6 +52,14 @@ def _tap_slices(g: Geometry, tap: tuple[int, ...]) -> tuple[slice, ...]:
     )
 
 
+def _window_slices(g: Geometry, out: tuple[int, ...]) -> tuple[slice, ...]:
+    """The slices of the padded input that output position ``out`` reads (every tap)."""
+    return tuple(
+        slice(o * s, o * s + (k - 1) * d + 1, d)
+        for o, s, k, d in zip(out, g.stride, g.kernel, g.dilation)
+    )
+
+
 def _taps(kernel: tuple[int, ...]):
     return itertools.product(*(range(k) for k in kernel))
 
@@ -206,16 +214,8 @@ def _windows(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
     # read once.
     n, groups, cg, cog = g.batch, g.groups, g.group_in, g.group_out
     p = math.prod(g.out_spatial)
-    views = [
-        x[
-            (slice(None), slice(None))
-            + tuple(
-                slice(o * s, o * s + (k - 1) * d + 1, d)
-                for o, s, k, d in zip(out, g.stride, g.kernel, g.dilation)
-            )
-        ]
-        for out in itertools.product(*(range(m) for m in g.out_spatial))
-    ]
+    # ``_taps`` of the output grid: every output position, the last axis fastest
+    views = [x[(slice(None), slice(None)) + _window_slices(g, out)] for out in _taps(g.out_spatial)]
     cols = reshape(xp, xp.stack(views, axis=1), (n * p, groups, cg * g.taps))
     cols = xp.permute_dims(cols, (1, 0, 2))  # (G, N*P, Cg*T)
     w2 = xp.matrix_transpose(reshape(xp, w, (groups, cog, cg * g.taps)))

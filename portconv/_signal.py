@@ -179,8 +179,8 @@ def correlate(in1, in2, mode="full", method="auto", *, workspace_bytes=None):
     output per tap), memory about 3x the output (a ``valid`` correlation of
     near-equal arrays: one window of ``in1`` per output, stacked); ``fft``
     does three transforms of fast lengths ``>= in1.shape + in2.shape - 1``,
-    memory about 6x that grid.  The direct method keeps a NaN/Inf local to the windows that
-    touch it; the FFT spreads it over the whole output.  Runs under
+    memory about 6x that grid.  The direct method keeps a NaN/Inf local to
+    the windows that touch it; the FFT spreads it over the whole output.  Runs under
     ``jax.jit`` (shapes are static; nothing reads values).
 
     Examples
