@@ -435,8 +435,10 @@ def _prepare(shape: Shape, backend: str) -> tuple[dict[str, Any], dict[str, Any]
         else:
             runs[strategy] = wrap(lambda plan=plan: correlate_nd(xp, x, w, plan))
     chosen = auto.strategy
-    if auto.inner is not None:  # the dilation phases: a plan no forced strategy runs
-        chosen = f"phases+{auto.strategy}"
+    # the dilation phases, or exchanged axes: a plan no forced strategy runs
+    arranged = "swapped" if auto.swapped is not None else "phases" if auto.inner else None
+    if arranged is not None:
+        chosen = f"{arranged}+{auto.strategy}"
         model[chosen] = {"cost": auto.cost, "workspace": auto.workspace_bytes, **plan_fields(auto)}
         if backend == "jax":
             runs[chosen] = _jitted(xp, x, w, auto)

@@ -136,9 +136,11 @@ def correlate_nd(
     ``channels_last``: return ``(N, *O, C_out)``; the stride-1 grid forms
     compute it so (no copy), the others give a transposed view.
     """
-    if channels_last and not (uses_grid(plan) and plan.inner is None):
+    if channels_last and not (uses_grid(plan) and plan.inner is None and plan.swapped is None):
         y = correlate_nd(xp, x, w, plan, pad_mode=pad_mode, fill=fill)
         return xp.permute_dims(y, (0,) + tuple(range(2, y.ndim)) + (1,))
+    if plan.swapped is not None:
+        return _correlate_swapped(xp, x, w, plan, pad_mode, fill)
     g = plan.geometry
     _heap.keep_heap(xp, x, plan.workspace_bytes + plan.output_bytes)
     x, w = _compat.batch_chunks_only(x), _compat.batch_chunks_only(w)
@@ -157,6 +159,17 @@ def correlate_nd(
             outs.append(_correlate_untiled(xp, part, w, tplan, pad_mode, fill, channels_last))
         return xp.concat(outs, axis=0)
     return _correlate_untiled(xp, x, w, plan, pad_mode, fill, channels_last)
+
+
+def _correlate_swapped(xp: Any, x: Any, w: Any, plan: Plan, pad_mode: str, fill: Any) -> Any:
+    # ``plan.swapped`` runs with spatial axis ``plan.swap_axis`` and the last
+    # exchanged (see band_axis); its first step copies the transposed input
+    # to C order, and the output is handed back as a transposed view.
+    axes = list(range(x.ndim))
+    axes[2 + plan.swap_axis], axes[-1] = axes[-1], axes[2 + plan.swap_axis]
+    xs, ws = xp.permute_dims(x, tuple(axes)), xp.permute_dims(w, tuple(axes))
+    y = correlate_nd(xp, xs, ws, plan.swapped, pad_mode=pad_mode, fill=fill)
+    return xp.permute_dims(y, tuple(axes))
 
 
 def _correlate_dilation_phases(

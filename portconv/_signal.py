@@ -177,7 +177,9 @@ def correlate(in1, in2, mode="full", method="auto", *, workspace_bytes=None):
     Cost: ``direct`` does ``prod(in2.shape)`` multiply-adds per output (as
     banded or stacked ``matmul`` products, or one broadcast pass over the
     output per tap), memory about 3x the output (a ``valid`` correlation of
-    near-equal arrays: one window of ``in1`` per output, stacked); ``fft``
+    near-equal arrays: one window of ``in1`` per output, stacked).  The band
+    runs along the kernel's longest axis: a column filter ``(k, 1)`` first
+    copies ``in1`` transposed and returns a transposed view.  ``fft``
     does three transforms of fast lengths ``>= in1.shape + in2.shape - 1``,
     memory about 6x that grid.  The direct method keeps a NaN/Inf local to
     the windows that touch it; the FFT spreads it over the whole output.  Runs under

@@ -223,11 +223,63 @@ def test_windows_stacks_one_slice_per_output(backend, c):
     assert _check_strategies(backend, c, ("windows",)) == ["windows"]
 
 
-def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
+@pytest.mark.parametrize(
+    "c, axis",
+    [
+        (_fixed_case((9, 7), (5, 1), (1, 1), (1, 1), ((2, 2), (0, 0)), batch=1, groups=1,
+                     cg=1, cog=1, seed=1), 0),
+        (_fixed_case((10, 8), (4, 2), (1, 2), (1, 1), ((1, 2), (0, 1)), batch=2, groups=3,
+                     cg=1, cog=1, seed=2, mode="reflect"), 0),
+        (_fixed_case((6, 5, 7), (3, 1, 2), (1, 2, 1), (2, 1, 1), ((2, 1), (0, 0), (1, 0)),
+                     batch=2, groups=2, cg=1, cog=1, seed=3, mode="circular"), 0),
+        (_fixed_case((4, 9, 5), (1, 4, 1), (1, 1, 1), (1, 1, 1), ((0, 0), (1, 2), (0, 0)),
+                     batch=1, groups=1, cg=1, cog=1, seed=4, fill=1.5), 1),
+    ],
+)  # fmt: skip
+def test_exchanged_axes_match_the_reference(backend, c, axis):
+    # the banded matmul along another axis than the last: planned with the
+    # axes exchanged, run on a transposed view, handed back transposed
+    ran = _check_strategies(backend, c, ("toeplitz", "shift", "elementwise"), swap=axis)
+    assert ran == ["toeplitz", "shift", "elementwise"], ran
+
+
+def test_a_banded_matmul_runs_along_the_longest_kernel_axis():
+    f32 = _plan.DtypeInfo("real", 4)
+
+    def plan(image, kernel, channels=1, groups=1, stride=None, dtype=f32):
+        nsp = len(image)
+        pads = tuple(((k - 1) // 2, k // 2) for k in kernel)
+        g = _plan.Geometry(
+            1, channels, channels, groups, image, kernel, stride or (1,) * nsp, (1,) * nsp, pads
+        )
+        return _plan.plan_correlation(g, "auto", dtype, "cpu", True, False, 2**31, "t")
+
+    # a column filter on NumPy: 1.25 ms elementwise, 0.45 ms banded with the
+    # axes exchanged (300^2, 51x1, same); the row filter needs no exchange
+    col = plan((300, 300), (51, 1))
+    assert (col.strategy, col.swap_axis, col.swapped.geometry.kernel) == ("toeplitz", 0, (1, 51))
+    assert col.geometry.kernel == (51, 1) and col.workspace_bytes > col.swapped.workspace_bytes
+    assert plan((300, 300), (1, 51)).swapped is None
+    assert plan((40, 30, 50), (1, 9, 2)).swap_axis in (None, 1)
+    # never where the band cannot run: several channels per group, integers,
+    # a stride along the longer axis, or a span no longer than the last one's
+    g = _plan.Geometry(1, 4, 4, 1, (300, 300), (51, 1), (1, 1), (1, 1), ((25, 25), (0, 0)))
+    assert _plan.band_axis(g, f32) is None
+    assert _plan.band_axis(dataclasses.replace(g, groups=4), f32) == 0
+    assert _plan.band_axis(dataclasses.replace(g, groups=4), _plan.DtypeInfo("int", 4)) is None
+    assert _plan.band_axis(dataclasses.replace(g, groups=4, stride=(2, 1)), f32) is None
+    assert _plan.band_axis(dataclasses.replace(g, groups=4, kernel=(3, 3)), f32) is None
+    assert (
+        _plan.band_axis(dataclasses.replace(g, groups=4, kernel=(3, 2), dilation=(2, 1)), f32) == 0
+    )
+
+
+def _check_strategies(backend, c, strategies, blocks=(), swap=None) -> list[str] | None:
     """Run every admissible strategy of ``strategies`` on case ``c``; return those run.
 
     None when the case has no output to compare.  ``blocks``: banded-matmul
-    blocks to run besides the planner's.
+    blocks to run besides the planner's.  ``swap``: plan the problem with
+    that spatial axis and the last exchanged, and run it so (``Plan.swapped``).
     """
     rng = np.random.default_rng(c["seed"])
     cin, cout = c["groups"] * c["cg"], c["groups"] * c["cog"]
@@ -244,6 +296,7 @@ def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
     xp = namespace_of("test", x=x, w=w)
     info = dtype_info(xp, x.dtype, (x.dtype,))
     zeros = c["mode"] == "constant" and c["fill"] == 0
+    outer, g = g, (g if swap is None else _plan.swap_axes_geometry(g, swap))
     ran = []
     for strategy in strategies:
         try:
@@ -295,6 +348,10 @@ def _check_strategies(backend, c, strategies, blocks=()) -> list[str] | None:
             plans += [
                 dataclasses.replace(p, in_order=not p.in_order, taps_in_order=not p.taps_in_order)
                 for p in plans
+            ]
+        if swap is not None:
+            plans = [
+                dataclasses.replace(p, geometry=outer, swapped=p, swap_axis=swap) for p in plans
             ]
         # and channels-last (computed so on the stride-1 grid, a view otherwise)
         runs = [(p, False) for p in plans] + [(p, True) for p in plans if _direct.uses_grid(p)]
