@@ -24,6 +24,7 @@ from ._plan import (
     STACKED_FRAMES,
     Geometry,
     Plan,
+    band_frames,
     frames_length,
     grid_offset,
     grid_tap_offsets,
@@ -333,8 +334,8 @@ def weight_grad_grid(
     return reshape(xp, gw, (g.out_channels, cg) + g.kernel)
 
 
-def _frames(xp: Any, x: Any, block: int, width: int, nb: int) -> Any:
-    """Overlapping frames of the last axis: ``(..., nb, width)``, hop ``block``.
+def _frames(xp: Any, x: Any, hop: int, width: int, nb: int) -> Any:
+    """Overlapping frames of the last axis: ``(..., nb, width)``, ``hop`` apart.
 
     Built from strided slices (few frames) or reshaped slices (many; see
     :data:`STACKED_FRAMES`), so no gather is needed.  ``x`` must hold
@@ -342,18 +343,16 @@ def _frames(xp: Any, x: Any, block: int, width: int, nb: int) -> Any:
     (:func:`toeplitz_zeros_after`).
     """
     lead = tuple(x.shape[:-1])
-    assert x.shape[-1] >= frames_length(block, width, nb), (x.shape, block, width, nb)
+    assert x.shape[-1] >= frames_length(hop, width, nb), (x.shape, hop, width, nb)
     if nb == 1:  # one frame per line: a view
         return reshape(xp, x[..., :width], lead + (1, width))
     if nb <= STACKED_FRAMES:
-        return xp.stack([x[..., j * block : j * block + width] for j in range(nb)], axis=-2)
-    q = -(-width // block)
-    pieces = [
-        reshape(xp, x[..., j * block : (j + nb) * block], lead + (nb, block)) for j in range(q)
-    ]
+        return xp.stack([x[..., j * hop : j * hop + width] for j in range(nb)], axis=-2)
+    q = -(-width // hop)
+    pieces = [reshape(xp, x[..., j * hop : (j + nb) * hop], lead + (nb, hop)) for j in range(q)]
     # the last piece only up to the frame's end: the join copies no surplus
     # columns, and the product reads a contiguous operand
-    pieces[-1] = pieces[-1][..., : width - (q - 1) * block]
+    pieces[-1] = pieces[-1][..., : width - (q - 1) * hop]
     return pieces[0] if q == 1 else xp.concat(pieces, axis=-1)
 
 
@@ -365,29 +364,32 @@ def _frames(xp: Any, x: Any, block: int, width: int, nb: int) -> Any:
 _TAKE_BANDS = 256
 
 
-def _toeplitz(xp: Any, rows: Any, block: int, width: int) -> Any:
-    """``T[..., m, j] = rows[..., m - j]`` (zero outside): shape ``(..., width, block)``.
+def _toeplitz(xp: Any, rows: Any, block: int, width: int, step: int = 1) -> Any:
+    """``T[..., m, j] = rows[..., m - step * j]`` (zero outside): shape ``(..., width, block)``.
 
     Returned in C order: NumPy's ``matmul`` took 2.4x longer with a
     transposed view (depthwise 28^2 bands).  Many bands are one ``take``
-    with indices fixed by the shapes (``m - j``, or the index of an appended
-    zero outside the band).  Few are built transposed: row ``j`` of the
-    transpose is the kernel shifted right by ``j``, so repeating
-    ``[rows, zeros]`` of length ``width + 1`` and cutting it into lines of
-    ``width`` shifts each line by one more place.
+    with indices fixed by the shapes (``m - step * j``, or the index of an
+    appended zero outside the band).  Few are built transposed: row ``j`` of
+    the transpose is the kernel shifted right by ``step * j``, so repeating
+    ``[rows, zeros]`` of length ``width + step`` and cutting it into lines of
+    ``width`` shifts each line by ``step`` more places.
     """
     lead = tuple(rows.shape[:-1])
     span = rows.shape[-1]
     dev = device_of(rows)
     if math.prod(lead) >= _TAKE_BANDS:
-        diag = xp.arange(width, device=dev)[:, None] - xp.arange(block, device=dev)[None, :]
+        diag = (
+            xp.arange(width, device=dev)[:, None]
+            - step * xp.arange(block, device=dev)[None, :]
+        )
         outside = xp.full_like(diag, span)  # the appended zero
         index = xp.where((diag >= 0) & (diag < span), diag, outside)
         zero = xp.zeros(lead + (1,), dtype=rows.dtype, device=dev)
         padded = xp.concat([rows, zero], axis=-1)
         bands = xp.take(padded, reshape(xp, index, (width * block,)), axis=-1)
         return reshape(xp, bands, lead + (width, block))
-    zeros = xp.zeros(lead + (width + 1 - span,), dtype=rows.dtype, device=dev)
+    zeros = xp.zeros(lead + (width + step - span,), dtype=rows.dtype, device=dev)
     v = xp.concat([rows, zeros], axis=-1)
     flat = xp.concat([v] * block, axis=-1)[..., : block * width]
     t = reshape(xp, flat, lead + (block, width))
@@ -397,8 +399,8 @@ def _toeplitz(xp: Any, rows: Any, block: int, width: int) -> Any:
 def toeplitz_on_lines(plan: Plan) -> bool:
     """Whether the banded-matmul ``plan`` runs channel-major on the flat line grid.
 
-    Needs stride 1 on every axis but the last (the last axis always has
-    stride 1 for this strategy); the input is then handed in as ``(G, N, *S)``.
+    Needs stride 1 on every axis but the last (whose stride the band
+    carries); the input is then handed in as ``(G, N, *S)``.
     """
     g = plan.geometry
     return plan.strategy == "toeplitz" and all(s == 1 for s in g.stride[:-1])
@@ -412,9 +414,11 @@ def toeplitz_zero_pads_in_band(plan: Plan, pad_mode: str, fill: Any) -> bool:
     """
     g = plan.geometry
     lo, hi = g.pads[-1]
+    if not (toeplitz_on_lines(plan) and plan.block >= g.out_spatial[-1]):
+        return False
+    _, width = band_frames(g, plan.block)
     return (
-        toeplitz_on_lines(plan)
-        and plan.block >= g.out_spatial[-1]
+        width >= lo + g.in_spatial[-1]  # the band has a row for every input
         and pad_mode == "constant"
         and fill == 0
         and lo >= 0
@@ -431,9 +435,9 @@ def toeplitz_zeros_after(plan: Plan, band_pads: tuple[int, int]) -> tuple[int, .
     g = plan.geometry
     if plan.strategy != "toeplitz" or band_pads != (0, 0):
         return None
-    span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
+    hop, width = band_frames(g, plan.block)
     nb = -(-g.out_spatial[-1] // plan.block)
-    extra = frames_length(plan.block, plan.block + span - 1, nb) - g.padded_spatial[-1]
+    extra = frames_length(hop, width, nb) - g.padded_spatial[-1]
     if extra <= 0:
         return None
     return (0,) * (g.ndim - 1) + (extra,)
@@ -450,7 +454,7 @@ def _toeplitz_lines(
     # drops the rows that would meet it).
     groups, n = g.groups, g.batch
     span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
-    width = block + span - 1
+    hop, width = band_frames(g, block)
     o_last = g.out_spatial[-1]
     nb = -(-o_last // block)
     head_sp = g.padded_spatial[:-1]
@@ -460,14 +464,15 @@ def _toeplitz_lines(
     if band_pads != (0, 0):
         frames = reshape(xp, x, (groups, lines, x.shape[-1]))
     else:
-        frames = _frames(xp, x, block, width, nb)  # (G, N, *S_head, nb, width)
+        frames = _frames(xp, x, hop, width, nb)  # (G, N, *S_head, nb, width)
         frames = reshape(xp, frames, (groups, lines * nb, width))
     line = frames.shape[-1]
     # a head tap's grid offset, counted in lines instead of elements
     offsets = [off // g.padded_spatial[-1] for off in grid_tap_offsets(g)[:: g.kernel[-1]]]
     rows = lines - max(offsets)
     # every head tap's band in one build: (G, taps, width, block)
-    bands = _toeplitz(xp, reshape(xp, w_last, (groups, len(offsets), span)), block, width)
+    w_heads = reshape(xp, w_last, (groups, len(offsets), span))
+    bands = _toeplitz(xp, w_heads, block, width, g.stride[-1])
     acc = None
     for i, off in enumerate(offsets):
         op = frames[:, off * nb : (off + rows) * nb, :]
@@ -488,14 +493,13 @@ def _toeplitz_strategy(xp: Any, x: Any, w: Any, g: Geometry, block: int) -> Any:
     # kernel axis becomes a banded (Toeplitz) matrix, so each output row block
     # is one small matmul; the other kernel axes are shifted and accumulated.
     # Costs (block + span - 1) / k_last times the direct multiply-adds, at
-    # matmul speed.
+    # matmul speed (stride s along the last axis: (s * (block - 1) + span)).
     n, groups = x.shape[0], g.groups
-    span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
-    width = block + span - 1
+    hop, width = band_frames(g, block)
     o_last = g.out_spatial[-1]
     nb = -(-o_last // block)
     w_last = dilate_kernel(xp, reshape(xp, w, (groups,) + g.kernel), g.dilation[-1:])
-    frames = _frames(xp, x, block, width, nb)  # (N, G, *S_head, nb, width)
+    frames = _frames(xp, x, hop, width, nb)  # (N, G, *S_head, nb, width)
     head_out = g.out_spatial[:-1]
     r = math.prod(head_out) * nb
     acc = None
@@ -508,7 +512,8 @@ def _toeplitz_strategy(xp: Any, x: Any, w: Any, g: Geometry, block: int) -> Any:
             xp, frames[(slice(None), slice(None)) + sl + (Ellipsis,)], (n, groups, r, width)
         )
         rows = w_last[(slice(None),) + head + (slice(None),)]  # (G, span)
-        acc = _accumulate(acc, xp.matmul(fr, _toeplitz(xp, rows, block, width)))
+        band = _toeplitz(xp, rows, block, width, g.stride[-1])
+        acc = _accumulate(acc, xp.matmul(fr, band))
     y = reshape(xp, acc, (n, groups) + head_out + (nb, block))  # split, then merge (Dask)
     y = reshape(xp, y, (n, groups) + head_out + (nb * block,))[..., :o_last]
     return reshape(xp, y, (n, g.out_channels) + g.out_spatial)

@@ -248,9 +248,10 @@ def conv(
     Complex inputs are not conjugated (as torch and ``jax.lax``).  Integer
     inputs are exact.  An empty batch or ``C_in = 0`` gives the right empty
     or bias-only output.  Strategies: broadcast multiply-add per tap
-    (depthwise), one ``matmul`` per tap or per kernel row (dense), tiled
-    im2col (stacked by output window where a sample has fewer outputs than
-    taps), or FFT; the direct ones cost ``N*C_out*prod(out)*C_in/groups*
+    (depthwise), a banded ``matmul`` per kernel row (depthwise; along the
+    kernel's longest axis, stride included), one ``matmul`` per tap or per
+    kernel row (dense), tiled im2col (stacked by output window where a
+    sample has fewer outputs than taps), or FFT; the direct ones cost ``N*C_out*prod(out)*C_in/groups*
     prod(kernel)`` multiply-adds, with a workspace of about one padded input
     plus two outputs (im2col: ``prod(kernel)`` times the input, tiled to the
     budget).  The result may be a channels-first view of channels-last or

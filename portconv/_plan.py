@@ -587,8 +587,7 @@ def _strategy_time(
         copy = m * g.in_channels * t * c["copy"] * scale + per_sample * c["call"]
         return copy, _gemm_time(c, m, cin_g * t, cout_g, scale, groups)
     if strategy == "toeplitz":
-        span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
-        width = block + span - 1
+        hop, width = band_frames(g, block)
         head = t // g.kernel[-1]
         rows = -(-m // block)  # output rows of ``block`` positions, all samples
         x_padded = x_elems * math.prod(g.padded_spatial)
@@ -602,11 +601,11 @@ def _strategy_time(
                 lines = x_padded // g.padded_spatial[-1]
                 frames = lines * nb * (width + _RUN_OVERHEAD) * c["copy"] * scale
             else:
-                frames = x_padded * width / block * c["copy"] * scale
+                frames = x_padded * width / hop * c["copy"] * scale
         # skinny (rows x width) @ (width x block) products run well below peak
         gemm = 1.5 * head * _gemm_time(c, rows, width, block, scale, groups)
         strided = any(s > 1 for s in g.stride[:-1])
-        copies = head * rows * width * c["copy"] * scale if strided else 0.0
+        copies = head * groups * rows * width * c["copy"] * scale if strided else 0.0
         copies += head * groups * (width + 1) * block * c["copy"] * scale  # the bands
         if not strided and g.batch > 1 and groups > 1:
             copies = x_padded * c["copy"] * scale  # the channel-major transpose
@@ -674,16 +673,28 @@ STACKED_FRAMES = 16
 _RUN_OVERHEAD = 16
 
 
-def frames_length(block: int, width: int, nb: int) -> int:
-    """Samples of a line that framing it into ``nb`` frames of ``width``, hop ``block``, reads."""
+def frames_length(hop: int, width: int, nb: int) -> int:
+    """Samples of a line that framing it into ``nb`` frames of ``width``, hop ``hop``, reads."""
     if nb <= STACKED_FRAMES:
-        return (nb - 1) * block + width
-    return (nb + -(-width // block) - 1) * block
+        return (nb - 1) * hop + width
+    return (nb + -(-width // hop) - 1) * hop
+
+
+def band_frames(g: Geometry, block: int) -> tuple[int, int]:
+    """``(hop, width)`` of the banded matmul's frames for ``block`` outputs each.
+
+    With stride ``s`` along the last axis, ``block`` outputs read
+    ``s * (block - 1) + span`` inputs and the next block starts ``s * block``
+    further on; the band is ``T[m, j] = w[m - s * j]``.
+    """
+    s = g.stride[-1]
+    span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
+    return s * block, s * (block - 1) + span
 
 
 def _toeplitz_block(g: Geometry, dtype: DtypeInfo, device: str) -> int | None:
     """Block of the cheapest banded-matmul plan, or None when it does not apply."""
-    if g.group_in != 1 or g.group_out != 1 or g.stride[-1] != 1 or dtype.kind == "int":
+    if g.group_in != 1 or g.group_out != 1 or dtype.kind == "int":
         return None
     span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
     if span < 2:
@@ -764,8 +775,8 @@ def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, block=None)
         framed = dataclasses.replace(g, batch=g.batch * nb, in_spatial=(length,), pads=((0, 0),))
         return x_padded + _workspace(framed, "fft", itemsize, fft_shape)
     if strategy == "toeplitz":
-        span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
-        frames = x_padded * (block + span - 1) // block
+        hop, width = band_frames(g, block)
+        frames = x_padded * width // hop
         return x_padded + frames + 3 * out
     if strategy == "winograd":
         wg = winograd_geometry(g)

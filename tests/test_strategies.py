@@ -173,10 +173,12 @@ def test_winograd_matches_the_reference(backend, c):
     assert _check_strategies(backend, c, ("winograd",)) == ["winograd"]
 
 
-def _toeplitz_case(spatial, kernel, pads, mode="constant", stride=1, batch=2, groups=3):
+def _toeplitz_case(
+    spatial, kernel, pads, mode="constant", stride=1, batch=2, groups=3, last_stride=1
+):
     nsp = len(spatial)
     return _fixed_case(
-        spatial, kernel, (stride,) * (nsp - 1) + (1,), (1,) * nsp, pads, batch=batch,
+        spatial, kernel, (stride,) * (nsp - 1) + (last_stride,), (1,) * nsp, pads, batch=batch,
         groups=groups, cg=1, cog=1, seed=sum(spatial) + len(kernel), mode=mode,
     )  # fmt: skip
 
@@ -191,6 +193,14 @@ def _toeplitz_case(spatial, kernel, pads, mode="constant", stride=1, batch=2, gr
         # 86 groups x 3 head taps: enough bands to be gathered by one take
         _toeplitz_case((5, 20), (3, 4), ((1, 1), (2, 1)), batch=1, groups=86),
         _toeplitz_case((7, 20), (3, 2), ((0, 0), (1, 0)), stride=2, batch=5, groups=86),
+        # a stride along the band: frames ``s * block`` apart, ``T[m, j] = w[m - s * j]``
+        _toeplitz_case((301,), (7,), ((3, 3),), last_stride=4),
+        _toeplitz_case((9, 91), (3, 3), ((1, 1), (1, 1)), last_stride=2),  # channel-major lines
+        # 45 outputs, block 45: its band has no row for the line's last sample
+        _toeplitz_case((9, 91), (3, 3), ((1, 1), (1, 0)), last_stride=2),
+        _toeplitz_case((9, 90), (3, 5), ((1, 2), (2, 2)), "reflect", last_stride=3),
+        _toeplitz_case((8, 33), (2, 3), ((0, 0), (0, 1)), stride=2, last_stride=2),
+        _toeplitz_case((5, 21), (3, 3), ((1, 1), (1, 1)), batch=1, groups=86, last_stride=2),
     ],
 )
 def test_banded_matmul_frames_lines_every_way(backend, c):
