@@ -379,10 +379,7 @@ def _toeplitz(xp: Any, rows: Any, block: int, width: int, step: int = 1) -> Any:
     span = rows.shape[-1]
     dev = device_of(rows)
     if math.prod(lead) >= _TAKE_BANDS:
-        diag = (
-            xp.arange(width, device=dev)[:, None]
-            - step * xp.arange(block, device=dev)[None, :]
-        )
+        diag = xp.arange(width, device=dev)[:, None] - step * xp.arange(block, device=dev)[None, :]
         outside = xp.full_like(diag, span)  # the appended zero
         index = xp.where((diag >= 0) & (diag < span), diag, outside)
         zero = xp.zeros(lead + (1,), dtype=rows.dtype, device=dev)
