@@ -100,7 +100,7 @@ def _problems(paths: list[str]) -> list[dict[str, Any]]:
         g = _geometry(shape_from_row(r))
         entries = []
         for strategy, median in r["median_s"].items():
-            if strategy not in _plan.STRATEGIES:  # a composite plan (dilation phases)
+            if strategy not in _plan.STRATEGIES:  # a composite plan (phases, swapped axes)
                 continue
             m = r["model"][strategy]
             fft_shape = None if m["fft_shape"] is None else tuple(m["fft_shape"])
@@ -238,6 +238,8 @@ def _write(table: dict[str, float], key: str) -> None:
     lines = [f'    "{key}": {{']
     for name, value in table.items():
         shown = str(value) if isinstance(value, int) else f"{value:.3g}"
+        if isinstance(value, int) and value >= 1 << 20 and value % (1 << 20) == 0:
+            shown = f"{value >> 20} << 20"  # sizes in MiB, as written by hand
         lines.append(f'        "{name}": {shown},')
     path.write_text(text[:start] + "\n".join(lines) + "\n    }," + text[end:])
     print(f"wrote the fitted {key!r} constants into {path}")
@@ -271,8 +273,17 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(json.dumps(probe_matmul()))
             print(f"wrote the matmul probe to {path}")
         held = fit_matmul_shape(json.loads(path.read_text()), row)
+    # a strategy no training shape ran keeps its factors (or their absence:
+    # the planner reads a missing factor as 1 and a missing set-up as 0)
+    seen = {s for p in train for s, *_ in p["entries"]}
+    unseen = {f"{kind}_{s}" for kind in ("x", "o") for s in _plan.STRATEGIES if s not in seen}
+    for k in unseen:
+        if k in row:
+            FIXED[k] = row[k]
+        else:
+            current.pop(k, None)
     # a row's factors on strategies' matmuls (g_<strategy>) are fitted too
-    free = tuple(k for k in BASE + FACTORS if k not in held)
+    free = tuple(k for k in BASE + FACTORS if k not in held and k not in unseen)
     free += tuple(k for k in row if k.startswith("g_"))
     FIXED.update(held)
     for k in free:

@@ -56,6 +56,19 @@ def test_fit_recovers_a_table_that_ranks_like_the_truth(tmp_path, capsys):
     assert start < len(shapes)  # the truth ranks differently from the starting table
 
 
+def test_a_strategy_no_training_shape_ran_keeps_its_factors(tmp_path, monkeypatch):
+    # the planner reads a missing factor as 1 and a missing set-up as 0: a fit
+    # that never saw the strategy must not write its starting guesses
+    shapes = [s for s in sweep.TRAIN_SHAPES[::5] if not _plan.windows_applies(sweep._geometry(s))]
+    _synthetic(tmp_path / "t.json", dict(_plan._COSTS["cpu"]), shapes)
+    assert "x_windows" not in _plan._COSTS["cpu"] and "o_windows" not in _plan._COSTS["cpu"]
+    written = {}
+    monkeypatch.setattr(fit, "_write", lambda table, key: written.update(table, key=key))
+    assert fit.main(["--train", str(tmp_path / "t.json"), "--write"]) == 0
+    assert written["key"] == "cpu" and "x_toeplitz" in written and "o_im2col" in written
+    assert "x_windows" not in written and "o_windows" not in written
+
+
 def test_matmul_probe_fit_recovers_the_efficiency_curve():
     truth = dict(_plan._COSTS["cpu"], gemm_k=9.0, gemm_n=5.0)
     records = [
