@@ -1068,8 +1068,28 @@ def row_tile_geometry(g: Geometry, rows: int) -> Geometry:
     )
 
 
+# Tiles for speed keep a stacked operand near the cache, but joining them
+# copies the output once more: on NumPy-like rows (which count the whole
+# workspace against the cache) they are made only where the whole stack
+# outweighs the output by this factor.  NumPy, medians of 13-21, whole
+# against tiled: 64x3x32^2->32 3x3 (stack 0.9x the output) 2.0 against
+# 2.95 ms, 1x3x512^2->8 3x3 (1.2x) 5.0 against 5.9 and, on another host,
+# 10.8 against 11.8; tiles won at 1.5x (1x2x700^2->4, 9.0 against 7.0),
+# 2.3x (the stem, 30 against 20), 3x (1x1x1024^2, 6.9 against 5.1) and
+# 3.2x (the 64^3 volume, 55 against 44).
+_TILE_STACK_OVER_OUTPUT = 1.25
+
+
+def _stack_outweighs_output(g: Geometry, strategy: str, itemsize: int, c: dict) -> bool:
+    """Whether tiles for speed may pay on row ``c`` (see ``_TILE_STACK_OVER_OUTPUT``)."""
+    if c["tile_stack_only"]:
+        return True
+    out = g.out_positions * g.out_channels * itemsize
+    return _stack_bytes(g, strategy, itemsize) > _TILE_STACK_OVER_OUTPUT * out
+
+
 def _row_tile(
-    g: Geometry, strategy: str, itemsize: int, cache: int, max_tiles: int | None
+    g: Geometry, strategy: str, itemsize: int, c: dict, max_tiles: int | None
 ) -> int | None:
     """Outputs along the first spatial axis per tile that keep one sample near ``cache``.
 
@@ -1081,10 +1101,13 @@ def _row_tile(
     loss); 1x8x256^2->8 (12 MB, under the bar) 2.6 against 2.8; the 64^3
     volume (51 MB) 55 against 44.  The 7x7 stride-2 stem's sample (8.3 MB)
     stays whole: in two tiles it ran 34.5 against 31.0 ms.
-    It measures the whole workspace on every cost row.  ``max_tiles``: at
-    most this many tiles (None: any number).  None means no row tiles.
+    It measures the whole workspace on every cost row ``c``.  ``max_tiles``:
+    at most this many tiles (None: any number).  None means no row tiles.
     """
+    cache = c["tile_bytes"]
     if g.batch != 1 or strategy not in ("im2col_last", "im2col") or not cache or g.ndim < 2:
+        return None
+    if not _stack_outweighs_output(g, strategy, itemsize, c):
         return None
     out0 = g.out_spatial[0]
     if out0 < 2 or _workspace(g, strategy, itemsize, None) <= 2 * cache:
@@ -1169,7 +1192,13 @@ def _batch_tile(
 
     tile = g.batch
     cache = _COSTS[device]["tile_bytes"]
-    if cache and _builds_operand(g, strategy, _COSTS[device]) and held(g.batch) > cache:
+    c = _COSTS[device]
+    if (
+        cache
+        and _builds_operand(g, strategy, c)
+        and held(g.batch) > cache
+        and _stack_outweighs_output(g, strategy, itemsize, c)
+    ):
         # not FFT (it would transform the kernel once per tile), nor the
         # banded and elementwise forms, whose products span the whole batch
         tile = _largest(g.batch, lambda t: held(t) <= cache)
@@ -1496,7 +1525,7 @@ def plan_correlation(
         if tile == 1:
             part = dataclasses.replace(g, batch=1)
             row_max = None if max_tiles is None else max_tiles // g.batch
-            rows = _row_tile(part, strategy, itemsize, _COSTS[device]["tile_bytes"], row_max)
+            rows = _row_tile(part, strategy, itemsize, _COSTS[device], row_max)
         cost = tiled_cost(g, strategy, dtype, device, shape, toeplitz_block, tile, rows)
         if unroll_limited and unrolled_ops(g, strategy) > _MAX_UNROLLED_OPS_JAX:
             cost *= 1e3  # admissible only when nothing else fits the budget

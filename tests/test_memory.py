@@ -227,12 +227,16 @@ def test_cpu_leaves_a_stride1_shift_whole_unless_the_budget_asks():
     shift = plan_correlation(g, "direct", f32, "cpu", True, False, 2**40, "c", only="shift")
     assert shift.batch_tile == 16
     assert shift.workspace_bytes > _plan._COSTS["cpu"]["tile_bytes"]
-    # the budget still tiles it, and a strided shift (its phase split is a
-    # copy) is still tiled for the cache
+    # the budget still tiles it; a strided shift's phase split is a copy, but
+    # one no larger than the output, so the join would cost what the tiles
+    # save (16x64x56^2->64 1x1 stride 2: 1.55 ms whole, 1.82-1.87 in tiles)
     lean = plan_correlation(g, "direct", f32, "cpu", True, False, 32 << 20, "c", only="shift")
     assert 1 <= lean.batch_tile < 16
     s2 = dataclasses.replace(g, stride=(2, 2))
     strided = plan_correlation(s2, "direct", f32, "cpu", True, False, 2**40, "c", only="shift")
+    assert strided.batch_tile == 16 and strided.workspace_bytes > _plan._COSTS["cpu"]["tile_bytes"]
+    deep = dataclasses.replace(s2, in_channels=256)  # a stack 4x the output is tiled
+    strided = plan_correlation(deep, "direct", f32, "cpu", True, False, 2**40, "c", only="shift")
     assert strided.batch_tile < 16
     # XLA copies each tap's slice, so there the operand counts
     xla = _xla_plan(dataclasses.replace(g, batch=64), "shift")
@@ -293,13 +297,20 @@ def test_row_tiles_respect_the_unroll_limit():
 
 
 def test_tiles_of_a_batch_come_out_even():
-    # 64 samples whose 21-sample tiles would fit: four tiles of 16, not 21+21+21+1
-    # (the last tile is short by less than one sample per tile)
-    g = geometry(64, 3, 32, 1, (32, 32), (3, 3), None, None, ((1, 1),) * 2)
+    # 64 samples whose 9-sample tiles would fit: eight tiles of 8, not
+    # 9 * 7 + 1 (the last tile is short by less than one sample per tile)
+    g = geometry(64, 16, 32, 1, (32, 32), (3, 3), None, None, ((1, 1),) * 2)
     f32 = DtypeInfo("real", 4)
     p = plan_correlation(g, "direct", f32, "cpu", True, False, 2**40, "c", only="im2col")
     tiles = -(-g.batch // p.batch_tile)
     assert tiles > 1 and p.batch_tile * tiles - g.batch < tiles
+    # as many tiles as the largest that fits needs, which left a short one
+    cache = _plan._COSTS["cpu"]["tile_bytes"]
+    fit = _plan._largest(
+        g.batch,
+        lambda t: _plan._workspace(dataclasses.replace(g, batch=t), "im2col", 4, None) <= cache,
+    )
+    assert g.batch % fit and tiles == -(-g.batch // fit) and p.batch_tile < fit
 
 
 def test_plans_are_cached_pure_functions():
@@ -450,6 +461,28 @@ def test_cpu_row_tiles_a_sample_over_twice_the_cache():
     assert 8 << 20 < _plan._workspace(small, "im2col_last", 4, None) <= 2 * cache
     p = plan_correlation(small, "auto", f32, "cpu", True, False, 2**40, "c", only="im2col_last")
     assert p.row_tile is None
+
+
+def test_cpu_tiles_for_speed_only_where_the_stack_outweighs_the_output():
+    # the tiles' join copies the output once more: few-channel layers whose
+    # stacked columns are no larger than their output stay whole on NumPy
+    # (64x3x32^2->32 3x3: 2.0 ms whole, 2.95 in four tiles), under XLA
+    # (which counts the stack alone) and wherever the stack dominates they
+    # are still tiled
+    f32 = DtypeInfo("real", 4)
+    cifar = geometry(64, 3, 32, 1, (32, 32), (3, 3), None, None, ((1, 1),) * 2)
+    image = geometry(1, 3, 8, 1, (512, 512), (3, 3), None, None, ((1, 1),) * 2)
+    cache = _plan._COSTS["cpu"]["tile_bytes"]
+    for g, strategy in ((cifar, "im2col"), (image, "im2col_last")):
+        out = g.out_positions * g.out_channels * 4
+        assert _plan._workspace(g, strategy, 4, None) > 2 * cache
+        assert _plan._stack_bytes(g, strategy, 4) <= 1.25 * out
+        p = plan_correlation(g, "auto", f32, "cpu", True, False, 2**40, "c", only=strategy)
+        assert (p.batch_tile, p.row_tile) == (g.batch, None), p
+    stem = geometry(8, 3, 64, 1, (224, 224), (7, 7), (2, 2), None, ((3, 3),) * 2)
+    assert plan_correlation(stem, "auto", f32, "cpu", True, False, 2**40, "c").batch_tile < 8
+    xla = _xla_plan(dataclasses.replace(cifar, batch=512), "im2col")
+    assert xla.batch_tile < 512
 
 
 def test_only_xla_plans_order_their_tiles_and_taps():
