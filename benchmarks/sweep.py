@@ -436,7 +436,8 @@ def _prepare(shape: Shape, backend: str) -> tuple[dict[str, Any], dict[str, Any]
             runs[strategy] = wrap(lambda plan=plan: correlate_nd(xp, x, w, plan))
     chosen = auto.strategy
     # the dilation phases, or exchanged axes: a plan no forced strategy runs
-    arranged = "swapped" if auto.swapped is not None else "phases" if auto.inner else None
+    arranged = "phases" if auto.inner is not None else None
+    arranged = "swapped" if auto.swapped is not None else arranged
     if arranged is not None:
         chosen = f"{arranged}+{auto.strategy}"
         model[chosen] = {"cost": auto.cost, "workspace": auto.workspace_bytes, **plan_fields(auto)}

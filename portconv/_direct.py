@@ -450,7 +450,7 @@ def _toeplitz_lines(
     # ``band_pads``: zero padding of the last axis left out of ``x`` (the band
     # drops the rows that would meet it).
     groups, n = g.groups, g.batch
-    span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
+    span = g.spans[-1]
     hop, width = band_frames(g, block)
     o_last = g.out_spatial[-1]
     nb = -(-o_last // block)

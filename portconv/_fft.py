@@ -235,7 +235,7 @@ def _run_blocks(xp: Any, x: Any, w: Any, plan: Plan, complex_: bool) -> Any:
     g = plan.geometry
     (length,) = plan.fft_shape
     block = plan.block
-    span = g.dilation[0] * (g.kernel[0] - 1) + 1
+    span = g.spans[0]
     n, c = x.shape[0], x.shape[1]
     full_out = x.shape[2] - span + 1  # stride-1 outputs
     nb = -(-full_out // block)

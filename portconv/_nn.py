@@ -251,8 +251,9 @@ def conv(
     (depthwise), a banded ``matmul`` per kernel row (depthwise; along the
     kernel's longest axis, stride included), one ``matmul`` per tap or per
     kernel row (dense), tiled im2col (stacked by output window where a
-    sample has fewer outputs than taps), or FFT; the direct ones cost ``N*C_out*prod(out)*C_in/groups*
-    prod(kernel)`` multiply-adds, with a workspace of about one padded input
+    sample has fewer outputs than taps), or FFT; the direct ones cost
+    ``N*C_out*prod(out)*C_in/groups*prod(kernel)`` multiply-adds, with a
+    workspace of about one padded input
     plus two outputs (im2col: ``prod(kernel)`` times the input, tiled to the
     budget).  The result may be a channels-first view of channels-last or
     channel-major memory (NumPy's banded depthwise form, and its im2col over

@@ -13,6 +13,7 @@ import functools
 import itertools
 import math
 import os
+from typing import Any
 
 __all__ = [
     "Geometry",
@@ -189,6 +190,11 @@ class Geometry:
                 self.in_spatial, self.kernel, self.stride, self.dilation, self.pads
             )
         )
+
+    @functools.cached_property
+    def spans(self) -> tuple[int, ...]:
+        """The dilated kernel's extent along each spatial axis."""
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
 
     @property
     def taps(self) -> int:
@@ -519,7 +525,7 @@ def tiled_cost(
         cost = g.batch / tile * _strategy_cost(part, strategy, dtype, device, fft_shape, block, c)
         cost += g.out_positions * g.out_channels * c["copy"]
     if rows is not None:
-        span = g.dilation[0] * (g.kernel[0] - 1) + 1
+        span = g.spans[0]
         tiles = g.batch * -(-g.out_spatial[0] // rows)
         halo = max(span - g.stride[0], 0) * math.prod(g.padded_spatial[1:]) * g.in_channels
         cost += tiles * (halo * c["copy"] + 6 * c["call"])
@@ -616,7 +622,7 @@ def _strategy_time(
         # a short kernel's padded axes are DFT matmuls: only its own lines cost
         kernel_share = 1.0
         if dtype.kind != "complex" and c["fft_contiguous"]:
-            spans = [d * (k - 1) + 1 for k, d in zip(g.kernel, g.dilation)]
+            spans = g.spans
             for k, n in zip(spans[:-1], fft_shape[:-1]):
                 kernel_share *= k / n if dft_by_matmul(k, n) else 1.0
         transforms = x_elems + g.out_channels * cin_g * kernel_share + g.batch * g.out_channels
@@ -630,7 +636,7 @@ def _strategy_time(
         return own, _gemm_time(c, g.batch, cin_g, cout_g, 4, half * groups)
     if strategy == "fft_blocks":
         (length,) = fft_shape
-        span = g.dilation[0] * (g.kernel[0] - 1) + 1
+        span = g.spans[0]
         nb = -(-(g.padded_spatial[0] - span + 1) // (length - span + 1))
         framed = dataclasses.replace(g, batch=g.batch * nb)
         own, gemm = _strategy_time(framed, "fft", dtype, c, fft_shape, None)
@@ -688,7 +694,7 @@ def band_frames(g: Geometry, block: int) -> tuple[int, int]:
     further on; the band is ``T[m, j] = w[m - s * j]``.
     """
     s = g.stride[-1]
-    span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
+    span = g.spans[-1]
     return s * block, s * (block - 1) + span
 
 
@@ -696,7 +702,7 @@ def _toeplitz_block(g: Geometry, dtype: DtypeInfo, device: str) -> int | None:
     """Block of the cheapest banded-matmul plan, or None when it does not apply."""
     if g.group_in != 1 or g.group_out != 1 or dtype.kind == "int":
         return None
-    span = g.dilation[-1] * (g.kernel[-1] - 1) + 1
+    span = g.spans[-1]
     if span < 2:
         return None
     best = None
@@ -726,7 +732,7 @@ def _block_length(g: Geometry, dtype: DtypeInfo, device: str, full: int) -> int 
     """
     if g.ndim != 1:
         return None
-    span = g.dilation[0] * (g.kernel[0] - 1) + 1
+    span = g.spans[0]
     best = None
     for m in (2, 4, 8, 16, 32, 64, 128):
         length = fast_len(m * span, largest_factor=5)
@@ -770,7 +776,7 @@ def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, block=None)
         return x_padded + _stack_bytes(g, strategy, itemsize) + 2 * out
     if strategy == "fft_blocks":
         (length,) = fft_shape
-        span = g.dilation[0] * (g.kernel[0] - 1) + 1
+        span = g.spans[0]
         nb = -(-(g.padded_spatial[0] - span + 1) // (length - span + 1))
         framed = dataclasses.replace(g, batch=g.batch * nb, in_spatial=(length,), pads=((0, 0),))
         return x_padded + _workspace(framed, "fft", itemsize, fft_shape)
@@ -907,7 +913,7 @@ def _spans_strides(g: Geometry) -> bool:
     # strided, and every kernel span covers its stride: the geometric part of
     # the phase grid's condition.  Workspaces count its copies wherever this
     # holds, whatever the cost row (a bound that needs no device).
-    spans = (d * (k - 1) + 1 for k, d in zip(g.kernel, g.dilation))
+    spans = g.spans
     return any(s > 1 for s in g.stride) and all(sp >= s for sp, s in zip(spans, g.stride))
 
 
@@ -1018,7 +1024,7 @@ def band_axis(g: Geometry, dtype: DtypeInfo) -> int | None:
     """
     if g.ndim < 2 or g.group_in != 1 or g.group_out != 1 or dtype.kind == "int":
         return None
-    spans = [d * (k - 1) + 1 for k, d in zip(g.kernel, g.dilation)]
+    spans = g.spans
     axes = [i for i in range(g.ndim - 1) if g.stride[i] == 1 and spans[i] > spans[-1]]
     return max(axes, key=lambda i: spans[i]) if axes else None
 
@@ -1060,7 +1066,7 @@ def row_tile_geometry(g: Geometry, rows: int) -> Geometry:
     Its input is the slice of ``g``'s input, already padded along that axis,
     that those outputs read: ``(rows - 1) * stride + span`` rows, no padding.
     """
-    span = g.dilation[0] * (g.kernel[0] - 1) + 1
+    span = g.spans[0]
     return dataclasses.replace(
         g,
         in_spatial=((rows - 1) * g.stride[0] + span,) + g.in_spatial[1:],
@@ -1191,8 +1197,8 @@ def _batch_tile(
         return _workspace(part, strategy, itemsize, fft_shape, block)
 
     tile = g.batch
-    cache = _COSTS[device]["tile_bytes"]
     c = _COSTS[device]
+    cache = c["tile_bytes"]
     if (
         cache
         and _builds_operand(g, strategy, c)
@@ -1567,19 +1573,20 @@ def plan_correlation(
     # the same problem, differently arranged: dilation phases, exchanged axes
     rest = (method, dtype, device_kind, fft_available, unroll_limited, budget, func, float_eps)
     split = dilation_split_geometry(g)
-    if split is not None:
-        try:
-            inner = plan_correlation(split, *rest)
-        except MemoryError:
-            inner = None
-        if inner is not None:
-            plan = _dilation_split(plan, inner, device, itemsize, budget)
+    inner = None if split is None else _plan_within_budget(split, *rest)
+    if inner is not None:
+        plan = _dilation_split(plan, inner, device, itemsize, budget)
     axis = band_axis(g, dtype) if method != "fft" else None
     if axis is not None:
-        try:
-            inner = plan_correlation(swap_axes_geometry(g, axis), *rest, zero_pads=zero_pads)
-        except MemoryError:
-            inner = None
+        inner = _plan_within_budget(swap_axes_geometry(g, axis), *rest, zero_pads=zero_pads)
         if inner is not None:
             plan = _swapped(plan, inner, axis, device, itemsize, budget)
     return plan
+
+
+def _plan_within_budget(g: Geometry, *args: Any, **kwargs: Any) -> Plan | None:
+    """:func:`plan_correlation` of a rearranged problem, or None where nothing fits."""
+    try:
+        return plan_correlation(g, *args, **kwargs)
+    except MemoryError:
+        return None
