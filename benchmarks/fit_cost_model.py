@@ -56,7 +56,22 @@ from sweep import TOLERANCE, _geometry, shape_from_row
 from portconv import _plan
 from portconv.cli.bench import time_interleaved
 
-BASE = ("call", "elem", "copy", "gather", "read", "gemm", "gemm_k", "gemm_n", "fft", "fft_each")
+BASE = (
+    "call",
+    "elem",
+    "copy",
+    "gather",
+    "read",
+    "gemm",
+    "gemm_k",
+    "gemm_n",
+    "fft",
+    "fft_each",
+    "acc",
+)
+#: Unit costs a row may lack (the planner then prices that work the older
+#: way, see ``_plan._strategy_time``): fitted only in rows that have them.
+OPTIONAL = ("acc",)
 FACTORS = ("base",) + tuple(f"{kind}_{s}" for kind in ("x", "o") for s in _plan.STRATEGIES)
 #: Starting values of terms the table may not have yet.
 START = {"base": 100e-6, **{"o_" + s: 50e-6 for s in _plan.STRATEGIES}}
@@ -265,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     row = _plan._COSTS[args.table]
     FIXED.clear()
     FIXED.update({k: v for k, v in row.items() if k not in BASE + FACTORS})
-    current = {**FIXED, **{k: row.get(k, START.get(k, 1.0)) for k in BASE + FACTORS}}
+    absent = {k for k in OPTIONAL if k not in row}
+    fitted = tuple(k for k in BASE + FACTORS if k not in absent)
+    current = {**FIXED, **{k: row.get(k, START.get(k, 1.0)) for k in fitted}}
     held: dict[str, float] = {}
     if args.matmul_probe:
         path = Path(args.matmul_probe)
@@ -283,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             current.pop(k, None)
     # a row's factors on strategies' matmuls (g_<strategy>) are fitted too
-    free = tuple(k for k in BASE + FACTORS if k not in held and k not in unseen)
+    free = tuple(k for k in fitted if k not in held and k not in unseen)
     free += tuple(k for k in row if k.startswith("g_"))
     FIXED.update(held)
     for k in free:

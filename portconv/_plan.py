@@ -259,6 +259,9 @@ class Plan:
 #   gemm_n    thinner output side at which matmul runs at half speed
 #   fft       per point per log2(points) of one real transform
 #   fft_each  fixed cost of one transform in a batch of them
+#   acc       one output element of a stacking strategy's accumulation pass
+#             (optional: a row without it prices those passes at ``elem``
+#             inside the strategy's own work, under its ``x_<s>``)
 #   base      fixed cost of any call (does not change a choice)
 #   x_<s>     factor on strategy s's own work; g_<s>: on its matmuls; o_<s>: set-up
 # Six entries are facts about the library, not fitted: ``fuses_taps`` (XLA
@@ -319,6 +322,17 @@ _COSTS = {
     # calls about 2x slower than the previous fit's: fit loss 0.53 -> 0.17;
     # three-round evaluation sweeps on that host, old row / new row: 42 / 43
     # of the 50 shapes within 10% of the fastest, unusual set 21 / 21 of 24.
+    # ``acc`` was added on 2026-12-07 and chosen by hand, the rest held: the
+    # summed-with-products passes of shift / im2col_last had been scaled by
+    # their strategy's factor (im2col_last's 0.38, fitted mostly on layers
+    # with few output channels), so a layer with more output than input
+    # channels on a small map ran im2col_last where im2col was 1.2-1.4x
+    # faster.  Picks within 10% predicted from stored sweeps, without / with
+    # it (any value from 6.0e-10 to 7.0e-10 gave the same counts): the
+    # 2026-12-06 evaluation and unusual sweeps 44 / 46 of 50 and 20 / 21 of
+    # 24, the AMD host's 46 / 48 and 21 / 21, 2026-12-07's 44 / 44, 23 / 23
+    # and 12 / 11 of 15 network layers, and 3 / 9 of 13 timed 3x3 and 2x2
+    # layers of 7^2-28^2 maps with 16-256 channels.
     "cpu": {
         "fuses_taps": 0,
         "copies_slices": 0,
@@ -334,6 +348,7 @@ _COSTS = {
         "gemm_n": 2.52,
         "call": 1.57e-06,
         "elem": 5.45e-10,
+        "acc": 6.8e-10,
         "copy": 7.21e-10,
         "gather": 2.35e-09,
         "read": 2.36e-10,
@@ -488,7 +503,9 @@ def _strategy_cost(
     The table's optional ``x_<strategy>`` scales a strategy's own modelled
     work (its copies, passes and transforms) and ``o_<strategy>`` adds its
     fixed set-up time; its matmuls cost the same as any other strategy's of
-    that shape (``g_<strategy>``, if the row has one, scales them).  ``base``
+    that shape (``g_<strategy>``, if the row has one, scales them), and so,
+    in a row with ``acc``, do the passes that sum a stacking strategy's
+    products.  ``base``
     is the fixed cost of any call (it does not change a choice, only how well
     times are modelled).
     """
@@ -535,7 +552,11 @@ def tiled_cost(
 def _strategy_time(
     g: Geometry, strategy: str, dtype: DtypeInfo, c: dict, fft_shape, block
 ) -> tuple[float, float]:
-    """Modelled seconds of ``strategy``: ``(its own work, its matmuls)``."""
+    """Modelled seconds of ``strategy``: ``(its own work, its matmuls)``.
+
+    The second part also holds, in a row with ``acc``, the passes that sum
+    the products of shift and im2col_last (not scaled by ``x_<strategy>``).
+    """
     scale = 4 if dtype.kind == "complex" else 1
     if dtype.kind == "int":
         scale = 3  # integer products are not vectorised as well, and never BLAS
@@ -545,6 +566,8 @@ def _strategy_time(
     cin_g, cout_g, groups = g.group_in, g.group_out, g.groups
     out_elems = m * g.out_channels
     acc_pass = out_elems * c["elem"] * scale + 2 * c["call"]
+    if "acc" in c:
+        acc_apart = out_elems * c["acc"] * scale + 2 * c["call"]
     if strategy == "elementwise":
         # one broadcast multiply-add per tap and per input channel of a group;
         # strided slices broadcast against per-channel weights run slower
@@ -556,6 +579,13 @@ def _strategy_time(
     if strategy in ("shift", "im2col_last", "im2col"):
         width = {"shift": 1, "im2col_last": g.kernel[-1], "im2col": t}[strategy]
         passes = t // width
+        if batch_gemm(g, strategy, c):
+            # channel-major (see batch_gemm): the padding's copy transposes,
+            # every tap's exact windows are gathered, and one matmul covers
+            # every sample instead of one per sample
+            x_padded = x_elems * math.prod(g.padded_spatial)
+            copy = (x_padded + t * m * g.in_channels) * c["copy"] * scale + t * c["call"]
+            return copy, _gemm_time(c, m, cin_g * t, cout_g, scale, groups)
         if all(s == 1 for s in g.stride):
             # flat-grid form: taps are views; only the stacked width is copied.
             # XLA copies each product's operand slice as well: a tap's slice
@@ -586,6 +616,8 @@ def _strategy_time(
         per_sample = m // max(g.batch, 1)
         items = g.batch * groups
         gemm = passes * _gemm_time(c, per_sample, cin_g * width, cout_g, scale, items)
+        if "acc" in c and cin_g > 1:  # summing true matmuls' products: not factored
+            return copy, gemm + (passes - 1) * acc_apart
         return copy + (passes - 1) * acc_pass, gemm
     if strategy == "windows":
         # one slice per output window, stacked; one matmul per group

@@ -69,6 +69,19 @@ def test_a_strategy_no_training_shape_ran_keeps_its_factors(tmp_path, monkeypatc
     assert "x_windows" not in written and "o_windows" not in written
 
 
+def test_an_optional_unit_cost_is_fitted_only_in_rows_that_have_it(tmp_path, monkeypatch):
+    # the planner prices a row without ``acc`` the older way; a fit of such a
+    # row must not add one at its starting guess
+    shapes = sweep.TRAIN_SHAPES[::9]
+    _synthetic(tmp_path / "t.json", dict(_plan._COSTS["cpu"]), shapes)
+    for table, present in (("cpu", True), ("cpu-xla", False)):
+        assert ("acc" in _plan._COSTS[table]) is present
+        written = {}
+        monkeypatch.setattr(fit, "_write", lambda t, key, w=written: w.update(t, key=key))
+        assert fit.main(["--train", str(tmp_path / "t.json"), "--table", table, "--write"]) == 0
+        assert written["key"] == table and ("acc" in written) is present
+
+
 def test_matmul_probe_fit_recovers_the_efficiency_curve():
     truth = dict(_plan._COSTS["cpu"], gemm_k=9.0, gemm_n=5.0)
     records = [

@@ -513,6 +513,48 @@ def test_batch_gemm_joins_samples_of_deep_stride_1_im2col_on_numpy_like_rows():
     assert plan.batch_tile > 1
 
 
+def test_a_channel_major_im2col_is_priced_as_one_matmul_over_every_sample():
+    cpu = _plan._COSTS["cpu"]
+    g = _plan.Geometry(8, 64, 128, 1, (14, 14), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    assert _plan.batch_gemm(g, "im2col", cpu)
+    f32 = _plan.DtypeInfo("real", 4)
+    _, gemm = _plan._strategy_time(g, "im2col", f32, cpu, None, None)
+    assert gemm == _plan._gemm_time(cpu, 8 * 14 * 14, 64 * 9, 128, 1, 1)
+    # one sample keeps the flat-grid form: a product of its own positions
+    one = dataclasses.replace(g, batch=1)
+    _, gemm1 = _plan._strategy_time(one, "im2col", f32, cpu, None, None)
+    assert gemm1 == _plan._gemm_time(cpu, 14 * 14, 64 * 9, 128, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("shape", "strategy"),
+    [
+        # more output than input channels on a small map: the kernel rows'
+        # products summed three times cost more than stacking every tap
+        ((8, 64, 14, 128), "im2col"),
+        ((16, 32, 14, 128), "im2col"),
+        ((8, 128, 7, 128), "im2col"),
+        # a large map with as many channels: the whole stack costs more
+        ((8, 64, 56, 64), "im2col_last"),
+        ((4, 64, 28, 64), "im2col_last"),
+    ],
+)
+def test_the_cpu_row_prices_summing_kernel_rows_apart_from_their_stack(shape, strategy):
+    n, c, side, c_out = shape
+    g = _plan.Geometry(n, c, c_out, 1, (side, side), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    f32 = _plan.DtypeInfo("real", 4)
+    assert (
+        _plan.plan_correlation(g, "auto", f32, "cpu", True, False, 2**32, "t").strategy == strategy
+    )
+    # the summing passes are not scaled by the strategy's factor
+    row = _plan._COSTS["cpu"]
+    own, gemm = _plan._strategy_time(g, "im2col_last", f32, row, None, None)
+    more = dict(row, acc=2 * row["acc"])
+    own2, gemm2 = _plan._strategy_time(g, "im2col_last", f32, more, None, None)
+    passes = 2 * n * c_out * side * side * row["acc"]
+    assert own2 == own and abs(gemm2 - gemm - passes) <= 1e-9 * gemm2
+
+
 @pytest.mark.parametrize("r", _plan.WINOGRAD_KERNELS)
 def test_toom_cook_transforms_correlate(r):
     # F(2, r) in one dimension: A^T [(G g) * (B^T d)] is the 2-output correlation
