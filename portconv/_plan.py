@@ -323,16 +323,19 @@ _COSTS = {
     # three-round evaluation sweeps on that host, old row / new row: 42 / 43
     # of the 50 shapes within 10% of the fastest, unusual set 21 / 21 of 24.
     # ``acc`` was added on 2026-12-07 and chosen by hand, the rest held: the
-    # summed-with-products passes of shift / im2col_last had been scaled by
-    # their strategy's factor (im2col_last's 0.38, fitted mostly on layers
-    # with few output channels), so a layer with more output than input
-    # channels on a small map ran im2col_last where im2col was 1.2-1.4x
-    # faster.  Picks within 10% predicted from stored sweeps, without / with
-    # it (any value from 6.0e-10 to 7.0e-10 gave the same counts): the
-    # 2026-12-06 evaluation and unusual sweeps 44 / 46 of 50 and 20 / 21 of
-    # 24, the AMD host's 46 / 48 and 21 / 21, 2026-12-07's 44 / 44, 23 / 23
-    # and 12 / 11 of 15 network layers, and 3 / 9 of 13 timed 3x3 and 2x2
-    # layers of 7^2-28^2 maps with 16-256 channels.
+    # passes that sum shift / im2col_last products had been scaled by their
+    # strategy's factor (im2col_last's 0.38), so a layer with more output
+    # than input channels on a small map ran im2col_last where im2col was
+    # 1.2-1.5x faster.  Only contractions over several channels price them
+    # apart: with one channel per group (images, depthwise) the products are
+    # matrix-vector passes, and pricing their sums apart moved the 1024^2
+    # 3x3 image and the 8x144x56^2 depthwise layer to a slower banded matmul.
+    # Picks within 10% predicted from stored sweeps, without / with ``acc``
+    # (6.0e-10 and 6.8e-10 gave the same counts; 7.5e-10 lost two): the
+    # Xeon host's 2026-12-06 evaluation and unusual sweeps 44 / 45 of 50 and
+    # 20 / 21 of 24, the AMD host's 46 / 47 and 21 / 21, 2026-12-07's 44 /
+    # 45, 23 / 23 and 12 / 12 of 15 network layers, and 3 / 9 of 13 timed
+    # 3x3 and 2x2 layers of 7^2-28^2 maps with 16-256 channels.
     "cpu": {
         "fuses_taps": 0,
         "copies_slices": 0,
@@ -555,7 +558,8 @@ def _strategy_time(
     """Modelled seconds of ``strategy``: ``(its own work, its matmuls)``.
 
     The second part also holds, in a row with ``acc``, the passes that sum
-    the products of shift and im2col_last (not scaled by ``x_<strategy>``).
+    the products of shift and im2col_last when they contract several
+    channels (not scaled by ``x_<strategy>``).
     """
     scale = 4 if dtype.kind == "complex" else 1
     if dtype.kind == "int":
