@@ -508,7 +508,7 @@ def _strategy_cost(
     fixed set-up time; its matmuls cost the same as any other strategy's of
     that shape (``g_<strategy>``, if the row has one, scales them), and so,
     in a row with ``acc``, do the passes that sum a stacking strategy's
-    products.  ``base``
+    products over several channels.  ``base``
     is the fixed cost of any call (it does not change a choice, only how well
     times are modelled).
     """
@@ -570,8 +570,6 @@ def _strategy_time(
     cin_g, cout_g, groups = g.group_in, g.group_out, g.groups
     out_elems = m * g.out_channels
     acc_pass = out_elems * c["elem"] * scale + 2 * c["call"]
-    if "acc" in c:
-        acc_apart = out_elems * c["acc"] * scale + 2 * c["call"]
     if strategy == "elementwise":
         # one broadcast multiply-add per tap and per input channel of a group;
         # strided slices broadcast against per-channel weights run slower
@@ -621,7 +619,7 @@ def _strategy_time(
         items = g.batch * groups
         gemm = passes * _gemm_time(c, per_sample, cin_g * width, cout_g, scale, items)
         if "acc" in c and cin_g > 1:  # summing true matmuls' products: not factored
-            return copy, gemm + (passes - 1) * acc_apart
+            return copy, gemm + (passes - 1) * (out_elems * c["acc"] * scale + 2 * c["call"])
         return copy + (passes - 1) * acc_pass, gemm
     if strategy == "windows":
         # one slice per output window, stacked; one matmul per group
