@@ -68,10 +68,11 @@ BASE = (
     "fft",
     "fft_each",
     "acc",
+    "pack",
 )
 #: Unit costs a row may lack (the planner then prices that work the older
 #: way, see ``_plan._strategy_time``): fitted only in rows that have them.
-OPTIONAL = ("acc",)
+OPTIONAL = ("acc", "pack")
 FACTORS = ("base",) + tuple(f"{kind}_{s}" for kind in ("x", "o") for s in _plan.STRATEGIES)
 #: Starting values of terms the table may not have yet.
 START = {"base": 100e-6, **{"o_" + s: 50e-6 for s in _plan.STRATEGIES}}

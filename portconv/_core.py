@@ -243,6 +243,12 @@ def _correlate_untiled(
         padded = tuple(n + lo + hi for n, (lo, hi) in zip(g.in_spatial, pads))
         zeros_after = tuple(f - n for f, n in zip(plan.fft_shape, padded))
     xpad = _compat.batch_chunks_only(pad_axes(xp, x, pads, pad_mode, fill, zeros_after))
+    if plan.batch_gemm:
+        # Without a padding copy the channel-major input is still a transposed
+        # view, and NumPy's ``stack`` lays its result out like its inputs: the
+        # stacked columns' reshape would then copy them again, at a slow
+        # transposing copy's speed (8x64x29^2 -> 128 2x2: 0.53 ms of 3.4).
+        xpad = _compat.c_contiguous(xp, xpad)
     if plan.strategy == "winograd":
         return run_winograd(xp, xpad, w, g)
     if not plan.strategy.startswith("fft"):

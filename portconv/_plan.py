@@ -335,7 +335,14 @@ _COSTS = {
     # Xeon host's 2026-12-06 evaluation and unusual sweeps 44 / 45 of 50 and
     # 20 / 21 of 24, the AMD host's 46 / 47 and 21 / 21, 2026-12-07's 44 /
     # 45, 23 / 23 and 12 / 12 of 15 network layers, and 3 / 9 of 13 timed
-    # 3x3 and 2x2 layers of 7^2-28^2 maps with 16-256 channels.
+    # 3x3 and 2x2 layers of 7^2-28^2 maps with 16-256 channels.  ``pack``
+    # (per weight element and product, see _weight_packs) was added on
+    # 2026-12-07, when channel-major im2col lost its depth floor, and chosen
+    # by hand: on 25 timed layers (3x3, 2x2 and 4x4 stride-2 transposed, 7^2
+    # -29^2 maps, 16-256 channels) 0, 0.5, 0.75, 1, 1.5 and 3 ns picked
+    # within 10% on 17, 17, 19, 20, 20 and 19; the day's evaluation, network,
+    # unusual and training sweeps gave 44/50, 13/15, 23/24 and 48/54 from
+    # 0.5 ns to 3 ns (12/15 on the network layers at 0).
     "cpu": {
         "fuses_taps": 0,
         "copies_slices": 0,
@@ -352,6 +359,7 @@ _COSTS = {
         "call": 1.57e-06,
         "elem": 5.45e-10,
         "acc": 6.8e-10,
+        "pack": 1e-09,
         "copy": 7.21e-10,
         "gather": 2.35e-09,
         "read": 2.36e-10,
@@ -492,6 +500,22 @@ def _gemm_time(c: dict, m: int, k: int, n: int, scale: float, items: int = 1) ->
     return items * max(compute, memory) + c["call"] + (items - 1) * c["item"]
 
 
+def _weight_packs(c: dict, g: Geometry, products: int, scale: float) -> float:
+    """Seconds OpenBLAS spends packing a stacking strategy's weights, in a row with ``pack``.
+
+    Each product packs its weight operand again, so a strategy that runs one
+    product per sample packs the whole weight ``N`` times (whether as one
+    product per tap, per kernel row or one), and channel-major im2col once.
+    The 2026-11-29 matmul probe put it at about 0.5 ns a weight element a
+    product (a 128 x 576 weight against 196-3136 positions ran at 208-334
+    GFLOP/s); ``_gemm_time``'s efficiency, which depends on the shorter
+    side only, does not see it.
+    """
+    if "pack" not in c:
+        return 0.0
+    return products * g.group_out * g.group_in * g.taps * c["pack"] * scale
+
+
 def _strategy_cost(
     g: Geometry,
     strategy: str,
@@ -587,7 +611,8 @@ def _strategy_time(
             # every sample instead of one per sample
             x_padded = x_elems * math.prod(g.padded_spatial)
             copy = (x_padded + t * m * g.in_channels) * c["copy"] * scale + t * c["call"]
-            return copy, _gemm_time(c, m, cin_g * t, cout_g, scale, groups)
+            gemm = _gemm_time(c, m, cin_g * t, cout_g, scale, groups)
+            return copy, gemm + _weight_packs(c, g, groups, scale)
         if all(s == 1 for s in g.stride):
             # flat-grid form: taps are views; only the stacked width is copied.
             # XLA copies each product's operand slice as well: a tap's slice
@@ -618,6 +643,7 @@ def _strategy_time(
         per_sample = m // max(g.batch, 1)
         items = g.batch * groups
         gemm = passes * _gemm_time(c, per_sample, cin_g * width, cout_g, scale, items)
+        gemm += _weight_packs(c, g, g.batch * groups, scale)
         if "acc" in c and cin_g > 1:  # summing true matmuls' products: not factored
             return copy, gemm + (passes - 1) * (out_elems * c["acc"] * scale + 2 * c["call"])
         return copy + (passes - 1) * acc_pass, gemm
@@ -880,10 +906,10 @@ def phases_last(device: str, unroll_limited: bool, macs: int) -> bool:
 
 
 #: A stride-1 im2col joins its samples into one matmul (see :func:`batch_gemm`)
-#: up to this many output positions per sample, and from this contraction
-#: depth (channels of a group times taps) on.
+#: up to this many output positions per sample.
 BATCH_GEMM_MAX_POSITIONS = 1024
-BATCH_GEMM_MIN_DEPTH = 512
+#: Its batch tiles may hold this many times a row's ``tile_bytes``.
+BATCH_GEMM_CACHE_SHARE = 2
 
 
 def batch_gemm(g: Geometry, strategy: str, c: dict) -> bool:
@@ -891,16 +917,28 @@ def batch_gemm(g: Geometry, strategy: str, c: dict) -> bool:
 
     Per sample, im2col is one ``(C_out x C*T) @ (C*T x P)`` product; with
     few positions ``P`` OpenBLAS runs it far below its peak (8 products of
-    4608 x 63: 141 GFLOP/s; one of 4608 x 504: 197).  Channel-major, the
-    padding's copy puts the channels first, the stacked columns are
-    ``(C*T, N*P)`` and one product covers the tile; the windows are exact,
-    so no surplus grid columns are computed.  The result is a channels-first
-    view of channel-major memory.  NumPy, 3x3 pad 1, new / old time (same
-    process, alternating, medians of 13): 8x512x4^2 0.58, 8x512x7^2 0.68,
-    16x256x7^2 0.73, 8x128x7^2 0.82, 8x256x14^2 0.89, 8x128x14^2 0.89,
-    8x64x14^2 (depth 576) 0.96; shallow contractions gained nothing or
-    lost: 8x32x14^2 (depth 288) 1.01, 64x3x32^2 -> 32 (27) 1.09, 8x128x14^2
-    in 4 groups (288) 1.13.
+    4608 x 63: 141 GFLOP/s; one of 4608 x 504: 197), and it packs the
+    weight again for every sample (see :func:`_weight_packs`).
+    Channel-major, the padding's copy puts the channels first, the stacked
+    columns are ``(C*T, N*P)`` and one product covers the tile; the windows
+    are exact, so no surplus grid columns are computed.  The result is a
+    channels-first view of channel-major memory.  NumPy, 3x3 pad 1, new /
+    old time (same process, alternating, medians of 13): 8x512x4^2 0.58,
+    8x512x7^2 0.68, 16x256x7^2 0.73, 8x128x7^2 0.82, 8x256x14^2 0.89.
+    Shallow contractions were once measured to gain nothing (8x32x14^2
+    1.01, 64x3x32^2 -> 32 1.09, 8x128x14^2 in 4 groups 1.13), so a depth of
+    512 was the floor until 2026-12-07.  Remeasured over the whole batch,
+    and with an unpadded input made contiguous first (it had reached the
+    stack as a transposed view, whose stacked columns NumPy then copied a
+    second time; see ``_core``), channel-major against
+    per-sample (NumPy, same process, alternating, medians of 15, one batch
+    tile) ran 0.64-0.99 on 33 of 34 layers of 7^2-32^2 maps with depths
+    27-2304 (2x2 and 3x3 kernels, 1-32 groups; 8x256x7^2 0.64, 8x128x15^2
+    -> 256 2x2 0.82, 64x3x32^2 -> 32 0.90, 2x128x28^2 in 32 groups 0.98)
+    and 1.02 on 8x16x28^2 -> 16.  Past about 1024 positions a sample the
+    two forms tie (0.91-1.04 on four 40^2-64^2 layers).  Whether im2col is
+    chosen at all is the cost model's call (``_weight_packs`` is what
+    separates the forms there).
     """
     return (
         strategy == "im2col"
@@ -908,7 +946,6 @@ def batch_gemm(g: Geometry, strategy: str, c: dict) -> bool:
         and g.batch > 1
         and all(s == 1 for s in g.stride)
         and math.prod(g.out_spatial) <= BATCH_GEMM_MAX_POSITIONS
-        and g.group_in * g.taps >= BATCH_GEMM_MIN_DEPTH
     )
 
 
@@ -1233,6 +1270,12 @@ def _batch_tile(
     tile = g.batch
     c = _COSTS[device]
     cache = c["tile_bytes"]
+    if batch_gemm(g, strategy, c):
+        # its one product wants wide operands: NumPy, channel-major im2col of
+        # every sample against tiles held to 8 MiB, 8x32x28^2 -> 128 3x3
+        # (14 MiB) 0.85, the 4x4 stride-2 8x64x28^2 -> 32 transposed layer
+        # (15 MiB) 0.89, but 32x64x28^2 -> 64 (80 MiB) 1.64
+        cache *= BATCH_GEMM_CACHE_SHARE
     if (
         cache
         and _builds_operand(g, strategy, c)

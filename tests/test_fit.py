@@ -70,16 +70,20 @@ def test_a_strategy_no_training_shape_ran_keeps_its_factors(tmp_path, monkeypatc
 
 
 def test_an_optional_unit_cost_is_fitted_only_in_rows_that_have_it(tmp_path, monkeypatch):
-    # the planner prices a row without ``acc`` the older way; a fit of such a
-    # row must not add one at its starting guess
+    # the planner prices a row without ``acc`` or ``pack`` the older way; a
+    # fit of such a row must not add one at its starting guess
     shapes = sweep.TRAIN_SHAPES[::9]
     _synthetic(tmp_path / "t.json", dict(_plan._COSTS["cpu"]), shapes)
+    assert set(fit.OPTIONAL) == {"acc", "pack"}
     for table, present in (("cpu", True), ("cpu-xla", False)):
-        assert ("acc" in _plan._COSTS[table]) is present
+        for key in fit.OPTIONAL:
+            assert (key in _plan._COSTS[table]) is present
         written = {}
         monkeypatch.setattr(fit, "_write", lambda t, key, w=written: w.update(t, key=key))
         assert fit.main(["--train", str(tmp_path / "t.json"), "--table", table, "--write"]) == 0
-        assert written["key"] == table and ("acc" in written) is present
+        assert written["key"] == table
+        for key in fit.OPTIONAL:
+            assert (key in written) is present
 
 
 def test_matmul_probe_fit_recovers_the_efficiency_curve():

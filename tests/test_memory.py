@@ -297,15 +297,17 @@ def test_row_tiles_respect_the_unroll_limit():
 
 
 def test_tiles_of_a_batch_come_out_even():
-    # 64 samples whose 9-sample tiles would fit: eight tiles of 8, not
-    # 9 * 7 + 1 (the last tile is short by less than one sample per tile)
+    # 64 samples whose 18-sample tiles would fit: four tiles of 16, not
+    # 18 * 3 + 10 (the last tile is short by less than one sample per tile)
     g = geometry(64, 16, 32, 1, (32, 32), (3, 3), None, None, ((1, 1),) * 2)
     f32 = DtypeInfo("real", 4)
     p = plan_correlation(g, "direct", f32, "cpu", True, False, 2**40, "c", only="im2col")
     tiles = -(-g.batch // p.batch_tile)
     assert tiles > 1 and p.batch_tile * tiles - g.batch < tiles
     # as many tiles as the largest that fits needs, which left a short one
-    cache = _plan._COSTS["cpu"]["tile_bytes"]
+    # (a channel-major im2col, whose tiles may hold more than the cache)
+    assert _plan.batch_gemm(g, "im2col", _plan._COSTS["cpu"])
+    cache = _plan._COSTS["cpu"]["tile_bytes"] * _plan.BATCH_GEMM_CACHE_SHARE
     fit = _plan._largest(
         g.batch,
         lambda t: _plan._workspace(dataclasses.replace(g, batch=t), "im2col", 4, None) <= cache,
@@ -324,12 +326,13 @@ def test_plans_are_cached_pure_functions():
 def test_every_cost_row_prices_every_term():
     # a term missing from one row would only fail on that device kind
     # (fitted per-strategy factors ``x_*`` and ``g_*``, set-up times ``o_*``
-    # and ``base`` are optional: they default to 1, 1, 0 and 0; so is ``acc``,
-    # without which the summing passes are priced at ``elem`` in the factor)
+    # and ``base`` are optional: they default to 1, 1, 0 and 0; so are
+    # ``acc``, without which the summing passes are priced at ``elem`` in the
+    # factor, and ``pack``, without which weights are packed for free)
     rows = _plan._COSTS
 
     def required(row):
-        optional = ("base", "acc")
+        optional = ("base", "acc", "pack")
         return {k for k in row if k not in optional and not k.startswith(("x_", "g_", "o_"))}
 
     for name, row in rows.items():

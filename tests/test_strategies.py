@@ -485,11 +485,15 @@ def test_phases_go_channels_last_on_numpy_like_rows_for_shallow_contractions():
     assert not _plan.phases_last("cpu", True, 1) and not _plan.phases_last("gpu", False, 1)
 
 
-def test_batch_gemm_joins_samples_of_deep_stride_1_im2col_on_numpy_like_rows():
+def test_batch_gemm_joins_samples_of_stride_1_im2col_on_numpy_like_rows():
     cpu = _plan._COSTS["cpu"]
     deep = _plan.Geometry(8, 512, 512, 1, (7, 7), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
     assert _plan.batch_gemm(deep, "im2col", cpu)
-    # other strategies, one sample, strides, many positions, shallow depth
+    # at any depth: three channels, or four channels in each of 32 groups
+    for c_in, c_out, groups in ((3, 32, 1), (128, 128, 32)):
+        shallow = dataclasses.replace(deep, in_channels=c_in, out_channels=c_out, groups=groups)
+        assert _plan.batch_gemm(shallow, "im2col", cpu)
+    # but not for other strategies, one sample, strides or many positions
     assert not _plan.batch_gemm(deep, "im2col_last", cpu)
     assert not _plan.batch_gemm(dataclasses.replace(deep, batch=1), "im2col", cpu)
     assert not _plan.batch_gemm(dataclasses.replace(deep, stride=(2, 1)), "im2col", cpu)
@@ -497,10 +501,6 @@ def test_batch_gemm_joins_samples_of_deep_stride_1_im2col_on_numpy_like_rows():
     assert _plan.batch_gemm(dataclasses.replace(deep, in_spatial=(side, side)), "im2col", cpu)
     wide = dataclasses.replace(deep, in_spatial=(side + 1, side))
     assert not _plan.batch_gemm(wide, "im2col", cpu)
-    channels = _plan.BATCH_GEMM_MIN_DEPTH // 9
-    shallow = dataclasses.replace(deep, in_channels=channels, out_channels=channels)
-    assert not _plan.batch_gemm(shallow, "im2col", cpu)
-    assert _plan.batch_gemm(dataclasses.replace(shallow, in_channels=channels + 1), "im2col", cpu)
     # off under XLA (its own dot layouts) and on the unmeasured GPU row
     assert not _plan.batch_gemm(deep, "im2col", _plan._COSTS["cpu-xla"])
     assert not _plan.batch_gemm(deep, "im2col", _plan._COSTS["gpu"])
@@ -519,11 +519,29 @@ def test_a_channel_major_im2col_is_priced_as_one_matmul_over_every_sample():
     assert _plan.batch_gemm(g, "im2col", cpu)
     f32 = _plan.DtypeInfo("real", 4)
     _, gemm = _plan._strategy_time(g, "im2col", f32, cpu, None, None)
-    assert gemm == _plan._gemm_time(cpu, 8 * 14 * 14, 64 * 9, 128, 1, 1)
+    pack = 128 * 64 * 9 * cpu["pack"]  # its weight, packed once
+    assert gemm == pytest.approx(_plan._gemm_time(cpu, 8 * 14 * 14, 64 * 9, 128, 1, 1) + pack)
     # one sample keeps the flat-grid form: a product of its own positions
     one = dataclasses.replace(g, batch=1)
     _, gemm1 = _plan._strategy_time(one, "im2col", f32, cpu, None, None)
-    assert gemm1 == _plan._gemm_time(cpu, 14 * 14, 64 * 9, 128, 1, 1)
+    assert gemm1 == pytest.approx(_plan._gemm_time(cpu, 14 * 14, 64 * 9, 128, 1, 1) + pack)
+
+
+@pytest.mark.parametrize("strategy", ["shift", "im2col_last", "im2col"])
+def test_one_product_per_sample_packs_the_whole_weight_per_sample(strategy):
+    # OpenBLAS packs a product's weight operand on every call: N per-sample
+    # products of a stacking strategy pack the weight N times, whatever
+    # the number of products per sample (taps, kernel rows or one)
+    cpu = _plan._COSTS["cpu"]
+    f32 = _plan.DtypeInfo("real", 4)
+    g = _plan.Geometry(8, 32, 64, 2, (40, 40), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    assert not _plan.batch_gemm(g, strategy, cpu)  # 1600 positions: per sample
+    _, with_packs = _plan._strategy_time(g, strategy, f32, cpu, None, None)
+    _, without = _plan._strategy_time(g, strategy, f32, {**cpu, "pack": 0.0}, None, None)
+    assert with_packs - without == pytest.approx(8 * 2 * 32 * 16 * 9 * cpu["pack"])
+    # a row without ``pack`` prices no packing
+    no_pack = {k: v for k, v in cpu.items() if k != "pack"}
+    assert _plan._strategy_time(g, strategy, f32, no_pack, None, None)[1] == without
 
 
 @pytest.mark.parametrize(
