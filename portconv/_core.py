@@ -16,6 +16,7 @@ from ._compat import reshape
 from ._direct import (
     after,
     grid_extra_rows,
+    on_phase_grid,
     run_direct,
     stride_phases,
     toeplitz_on_lines,
@@ -229,7 +230,7 @@ def _correlate_untiled(
         if toeplitz_zero_pads_in_band(plan, pad_mode, fill):
             band_pads, pads = pads[-1], (*pads[:-1], (0, 0))
     zeros_after = toeplitz_zeros_after(plan, band_pads)
-    if plan.phase_grid:  # whole stride phases
+    if on_phase_grid(plan):  # whole stride phases
         zeros_after = tuple(e - s for e, s in zip(phase_grid_padded(g), g.padded_spatial))
     if plan.strategy == "winograd":  # whole input tiles of stride 2 (of the stride phases)
         need = winograd_input(g)

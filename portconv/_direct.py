@@ -242,7 +242,7 @@ def run_direct(
     if uses_grid(plan):
         return _grid(xp, x, w, g, plan.strategy, plan.taps_in_order, channels_last)
     assert not channels_last, plan
-    if plan.phase_grid:
+    if on_phase_grid(plan):
         return _phase_grid(xp, x, w, g, plan.strategy, plan.taps_in_order)
     if plan.strategy == "elementwise":
         return _elementwise(xp, x, w, g)
@@ -529,6 +529,16 @@ def _flat_grid(xp: Any, x: Any, g: Geometry, max_off: int) -> tuple[Any, int]:
     p = g.out_spatial[0] * math.prod(g.padded_spatial[1:])
     xf = _zero_extend(xp, reshape(xp, x, (n, c, length)), p + max_off)
     return xf, p
+
+
+def on_phase_grid(plan: Plan) -> bool:
+    """Whether ``plan`` runs on the phase grid of its strides.
+
+    A channel-major im2col (``plan.batch_gemm``) gathers every tap's exact
+    windows itself, whatever ``plan.phase_grid`` says (the planner never
+    sets both).
+    """
+    return plan.phase_grid and not plan.batch_gemm
 
 
 def uses_grid(plan: Plan) -> bool:

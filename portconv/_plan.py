@@ -301,7 +301,7 @@ class Plan:
 # alone: 0.32 against 1.70 ms (medians of 15 and 21).  Off under XLA (its
 # transposed convolution already ran at 0.66-0.99 of lax's) and on the
 # unmeasured GPU row.
-# ``batch_gemm`` (a fact, not fitted): a stride-1 im2col over few positions
+# ``batch_gemm`` (a fact, not fitted): an im2col over few positions
 # per sample runs channel-major, so the whole tile's samples form one matmul
 # instead of one thin matmul each (see :func:`batch_gemm`).  Off under XLA,
 # which lays out its own dots, and on the unmeasured GPU row.
@@ -610,6 +610,8 @@ def _strategy_time(
             # every tap's exact windows are gathered, and one matmul covers
             # every sample instead of one per sample
             x_padded = x_elems * math.prod(g.padded_spatial)
+            if g.stride[-1] > 1 and g.kernel[-1] > 1:
+                x_padded *= 2  # split into column phases first (see _tap_views)
             copy = (x_padded + t * m * g.in_channels) * c["copy"] * scale + t * c["call"]
             gemm = _gemm_time(c, m, cin_g * t, cout_g, scale, groups)
             return copy, gemm + _weight_packs(c, g, groups, scale)
@@ -905,15 +907,15 @@ def phases_last(device: str, unroll_limited: bool, macs: int) -> bool:
     return bool(row["phases_last"]) and macs <= PHASES_LAST_MAX_MACS
 
 
-#: A stride-1 im2col joins its samples into one matmul (see :func:`batch_gemm`)
-#: up to this many output positions per sample.
+#: An im2col joins its samples into one matmul (see :func:`batch_gemm`) up to
+#: this many output positions per sample.
 BATCH_GEMM_MAX_POSITIONS = 1024
 #: Its batch tiles may hold this many times a row's ``tile_bytes``.
 BATCH_GEMM_CACHE_SHARE = 2
 
 
 def batch_gemm(g: Geometry, strategy: str, c: dict) -> bool:
-    """Whether a stride-1 im2col of ``g`` (one tile) runs as one channel-major matmul.
+    """Whether an im2col of ``g`` (one tile) runs as one channel-major matmul.
 
     Per sample, im2col is one ``(C_out x C*T) @ (C*T x P)`` product; with
     few positions ``P`` OpenBLAS runs it far below its peak (8 products of
@@ -936,15 +938,21 @@ def batch_gemm(g: Geometry, strategy: str, c: dict) -> bool:
     27-2304 (2x2 and 3x3 kernels, 1-32 groups; 8x256x7^2 0.64, 8x128x15^2
     -> 256 2x2 0.82, 64x3x32^2 -> 32 0.90, 2x128x28^2 in 32 groups 0.98)
     and 1.02 on 8x16x28^2 -> 16.  Past about 1024 positions a sample the
-    two forms tie (0.91-1.04 on four 40^2-64^2 layers).  Whether im2col is
-    chosen at all is the cost model's call (``_weight_packs`` is what
-    separates the forms there).
+    two forms tie (0.91-1.04 on four 40^2-64^2 layers).  Strided layers
+    join too: each tap's windows come from the column phases (see
+    ``_tap_views``), off the phase grid.  Against the previous plans (NumPy,
+    same process, alternating, medians of 11), where the plan changed:
+    8x128x28^2 -> 256 3x3 stride 2 0.76, 8x256x14^2 -> 512 0.76, 8x32x32^2
+    -> 64 0.76, 16x32x32^2 -> 64 0.75, 8x512x14^2 -> 512 0.83, 8x64x28^2 ->
+    128 2x2 stride 2 0.85, 8x64x56^2 -> 128 0.88, 32x1x4000 -> 8 k80
+    stride 4 0.98, and 2x16x16^3 -> 32 3^3 stride 2 1.11 (a near-tie with
+    im2col_last).  Whether im2col is chosen at all is the cost model's call
+    (``_weight_packs`` is what separates the forms there).
     """
     return (
         strategy == "im2col"
         and bool(c["batch_gemm"])
         and g.batch > 1
-        and all(s == 1 for s in g.stride)
         and math.prod(g.out_spatial) <= BATCH_GEMM_MAX_POSITIONS
     )
 
@@ -1627,7 +1635,8 @@ def plan_correlation(
     if strategy == "fft_blocks":
         block = fft_shape[0] - g.dilation[0] * (g.kernel[0] - 1)
     contiguous = strategy == "fft" and bool(_COSTS[device]["fft_contiguous"])
-    phases = strategy in _STACKING and phase_grid_applies(g, _COSTS[device])
+    joined = batch_gemm(_tile_geometry(g, tile, rows), strategy, _COSTS[device])
+    phases = strategy in _STACKING and phase_grid_applies(g, _COSTS[device]) and not joined
     plan = Plan(
         g,
         strategy,
@@ -1643,7 +1652,7 @@ def plan_correlation(
         fft_wrap=wrap and strategy == "fft",
         in_order=bool(_COSTS[device]["orders_work"]),
         taps_in_order=orders_taps(_tile_geometry(g, tile, rows), strategy, itemsize, device),
-        batch_gemm=batch_gemm(_tile_geometry(g, tile, rows), strategy, _COSTS[device]),
+        batch_gemm=joined,
     )
     if only is not None:
         return plan

@@ -363,9 +363,10 @@ def _check_strategies(backend, c, strategies, blocks=(), swap=None) -> list[str]
             # the strided forms with and without the phase grid, on every
             # backend (the planner picks it for NumPy-like CPU libraries only)
             plans += [dataclasses.replace(p, phase_grid=not p.phase_grid) for p in plans]
-        if strategy == "im2col" and max(g.stride) == 1:
+        if strategy == "im2col":
             # and channel-major, the batch in one matmul (the planner does it
-            # for deep contractions over few positions on NumPy-like rows)
+            # for few positions a sample on NumPy-like rows; it gathers its
+            # windows itself, so the phase grid's flag is then ignored)
             plans += [dataclasses.replace(p, batch_gemm=not p.batch_gemm) for p in plans]
         if strategy in ("shift", "im2col_last", "im2col"):
             # tiles and taps in order (the planner orders them under XLA only)
@@ -485,7 +486,7 @@ def test_phases_go_channels_last_on_numpy_like_rows_for_shallow_contractions():
     assert not _plan.phases_last("cpu", True, 1) and not _plan.phases_last("gpu", False, 1)
 
 
-def test_batch_gemm_joins_samples_of_stride_1_im2col_on_numpy_like_rows():
+def test_batch_gemm_joins_samples_of_im2col_on_numpy_like_rows():
     cpu = _plan._COSTS["cpu"]
     deep = _plan.Geometry(8, 512, 512, 1, (7, 7), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
     assert _plan.batch_gemm(deep, "im2col", cpu)
@@ -493,10 +494,11 @@ def test_batch_gemm_joins_samples_of_stride_1_im2col_on_numpy_like_rows():
     for c_in, c_out, groups in ((3, 32, 1), (128, 128, 32)):
         shallow = dataclasses.replace(deep, in_channels=c_in, out_channels=c_out, groups=groups)
         assert _plan.batch_gemm(shallow, "im2col", cpu)
-    # but not for other strategies, one sample, strides or many positions
+    # and strided (each tap's windows are gathered exactly)
+    assert _plan.batch_gemm(dataclasses.replace(deep, stride=(2, 2)), "im2col", cpu)
+    # but not for other strategies, one sample or many positions
     assert not _plan.batch_gemm(deep, "im2col_last", cpu)
     assert not _plan.batch_gemm(dataclasses.replace(deep, batch=1), "im2col", cpu)
-    assert not _plan.batch_gemm(dataclasses.replace(deep, stride=(2, 1)), "im2col", cpu)
     side = math.isqrt(_plan.BATCH_GEMM_MAX_POSITIONS)
     assert _plan.batch_gemm(dataclasses.replace(deep, in_spatial=(side, side)), "im2col", cpu)
     wide = dataclasses.replace(deep, in_spatial=(side + 1, side))
@@ -525,6 +527,22 @@ def test_a_channel_major_im2col_is_priced_as_one_matmul_over_every_sample():
     one = dataclasses.replace(g, batch=1)
     _, gemm1 = _plan._strategy_time(one, "im2col", f32, cpu, None, None)
     assert gemm1 == pytest.approx(_plan._gemm_time(cpu, 14 * 14, 64 * 9, 128, 1, 1) + pack)
+
+
+def test_a_strided_channel_major_im2col_prices_its_column_phase_split():
+    # strided along the last axis, the windows are gathered from the column
+    # phases, split with one more copy of the padded input (_tap_views)
+    cpu = _plan._COSTS["cpu"]
+    f32 = _plan.DtypeInfo("real", 4)
+    g = _plan.Geometry(8, 64, 128, 1, (28, 28), (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1)))
+    assert _plan.batch_gemm(g, "im2col", cpu)
+    own, _ = _plan._strategy_time(g, "im2col", f32, cpu, None, None)
+    x_padded, windows = 8 * 64 * 30 * 30, 9 * 8 * 14 * 14 * 64
+    assert own == pytest.approx((2 * x_padded + windows) * cpu["copy"] + 9 * cpu["call"])
+    rows_only = dataclasses.replace(g, stride=(2, 1))  # columns not strided: no split
+    own, _ = _plan._strategy_time(rows_only, "im2col", f32, cpu, None, None)
+    windows = 9 * 8 * 14 * 28 * 64
+    assert own == pytest.approx((x_padded + windows) * cpu["copy"] + 9 * cpu["call"])
 
 
 @pytest.mark.parametrize("strategy", ["shift", "im2col_last", "im2col"])
@@ -816,7 +834,8 @@ def test_phase_grid_is_planned_for_strided_stacking_on_numpy_only():
     f32 = dtype_info(np, np.dtype("float32"), (np.dtype("float32"),))
 
     def chosen(stride, kernel, unroll_limited, strategy="im2col"):
-        g = _plan.Geometry(8, 3, 64, 1, (64, 64), kernel, stride, (1, 1), ((3, 3),) * 2)
+        # 96^2: over 1024 positions a sample, so im2col does not join the batch
+        g = _plan.Geometry(8, 3, 64, 1, (96, 96), kernel, stride, (1, 1), ((3, 3),) * 2)
         p = _plan.plan_correlation(
             g, "auto", f32, "cpu", True, unroll_limited, 2**40, "t", only=strategy
         )
@@ -830,6 +849,11 @@ def test_phase_grid_is_planned_for_strided_stacking_on_numpy_only():
     line = _plan.Geometry(8, 3, 64, 1, (4096,), (7,), (2,), (1,), ((3, 3),))
     p = _plan.plan_correlation(line, "auto", f32, "cpu", True, False, 2**40, "t", only="im2col")
     assert not p.phase_grid  # one axis: the strided form already splits its phases
+    # a strided im2col over few positions a sample joins the batch channel-major
+    # and gathers its windows itself, off the phase grid
+    few = _plan.Geometry(8, 3, 64, 1, (64, 64), (7, 7), (2, 2), (1, 1), ((3, 3),) * 2)
+    p = _plan.plan_correlation(few, "auto", f32, "cpu", True, False, 2**40, "t", only="im2col")
+    assert p.batch_gemm and not p.phase_grid
 
 
 def _weight_grad_reference(x, gy, c) -> np.ndarray:
