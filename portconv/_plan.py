@@ -610,8 +610,8 @@ def _strategy_time(
             # every tap's exact windows are gathered, and one matmul covers
             # every sample instead of one per sample
             x_padded = x_elems * math.prod(g.padded_spatial)
-            if g.stride[-1] > 1 and g.kernel[-1] > 1:
-                x_padded *= 2  # split into column phases first (see _tap_views)
+            if splits_column_phases(g):
+                x_padded *= 2  # one more copy of the input
             copy = (x_padded + t * m * g.in_channels) * c["copy"] * scale + t * c["call"]
             gemm = _gemm_time(c, m, cin_g * t, cout_g, scale, groups)
             return copy, gemm + _weight_packs(c, g, groups, scale)
@@ -986,6 +986,15 @@ def phase_grid_applies(g: Geometry, c: dict) -> bool:
     four) would copy the phases it never reads.
     """
     return bool(c["phase_grid"]) and g.ndim > 1 and _spans_strides(g)
+
+
+def splits_column_phases(g: Geometry) -> bool:
+    """Whether a stacking strategy off the grids first splits the input into column phases.
+
+    With a strided last axis and more than one tap along it, one copy puts
+    each column phase in contiguous runs (``_direct._tap_views``).
+    """
+    return g.stride[-1] > 1 and g.kernel[-1] > 1
 
 
 def _spans_strides(g: Geometry) -> bool:
