@@ -289,7 +289,13 @@ def weight_grad_taps(xp: Any, x: Any, gy: Any, g: Geometry, integer: bool) -> An
 
 
 def weight_grad_grid(
-    xp: Any, x: Any, gy: Any, g: Geometry, chunk: int | None = None, in_order: bool = False
+    xp: Any,
+    x: Any,
+    gy: Any,
+    g: Geometry,
+    chunk: int | None = None,
+    in_order: bool = False,
+    last_axis_stack: bool = False,
 ) -> Any:
     """Weight gradient for stride 1 on a channel-major flat grid.
 
@@ -303,7 +309,10 @@ def weight_grad_grid(
     time, every tap's slice stacked into one operand, the chunks' products
     summed; None keeps one product per tap.  ``in_order``: each chunk's
     stack is read after the sum so far (:func:`after`), so XLA holds one
-    stack at a time.
+    stack at a time.  ``last_axis_stack``: a chunk stacks only the last
+    kernel axis's taps, over the chunk's positions and the span of the
+    other axes' offsets; each tap of the other axes contracts its window
+    of that stack.
     """
     groups, cg, cog, nsp = g.groups, g.group_in, g.group_out, g.ndim
     first = (1, 0) + tuple(range(2, 2 + nsp))
@@ -313,8 +322,8 @@ def weight_grad_grid(
     lines = g.batch * math.prod(g.padded_spatial)
     xg = reshape(xp, xg, (groups, cg, lines))
     gyg = reshape(xp, gyg, (groups, cog, lines))
-    rows = lines - grid_offset(g, tuple(k - 1 for k in g.kernel))
     offsets = grid_tap_offsets(g)
+    rows = lines - offsets[-1]
     if chunk is None:
         head = gyg[..., :rows]
         per_tap = [
@@ -322,6 +331,8 @@ def weight_grad_grid(
         ]
         gw = xp.stack(per_tap, axis=-1)  # (G, Cog, Cg, T)
         return reshape(xp, gw, (g.out_channels, cg) + g.kernel)
+    if last_axis_stack:
+        return _weight_grad_last_axis(xp, xg, gyg, g, chunk, rows, in_order)
     acc = None
     for start in range(0, rows, chunk):
         stop = min(start + chunk, rows)
@@ -331,6 +342,32 @@ def weight_grad_grid(
         acc = _accumulate(acc, xp.matmul(cols, xp.matrix_transpose(gyg[..., start:stop])))
     gw = reshape(xp, acc, (groups, len(offsets), cg, cog))
     gw = xp.permute_dims(gw, (0, 3, 2, 1))  # (G, Cog, Cg, T)
+    return reshape(xp, gw, (g.out_channels, cg) + g.kernel)
+
+
+def _weight_grad_last_axis(
+    xp: Any, xg: Any, gyg: Any, g: Geometry, chunk: int, rows: int, in_order: bool
+) -> Any:
+    # ``weight_grad_grid`` with ``last_axis_stack``: ``xg`` (G, Cg, L) and
+    # ``gyg`` (G, Cog, L) on the flat grid.  The heads are the taps of the
+    # other kernel axes, each an offset into one chunk's stack.
+    groups, cg, cog = g.groups, g.group_in, g.group_out
+    k_last, d_last = g.kernel[-1], g.dilation[-1]
+    heads = grid_tap_offsets(g)[::k_last]  # the last axis's first tap of each head
+    span = heads[-1]
+    sums = [None] * len(heads)
+    for start in range(0, rows, chunk):
+        m = min(chunk, rows - start)
+        src = after(xp, xg, sums[-1]) if in_order and start else xg
+        cols = xp.concat(
+            [src[..., start + j * d_last : start + j * d_last + m + span] for j in range(k_last)],
+            axis=1,
+        )  # (G, k_last * Cg, m + span)
+        gy_t = xp.matrix_transpose(gyg[..., start : start + m])
+        for i, off in enumerate(heads):
+            sums[i] = _accumulate(sums[i], xp.matmul(cols[..., off : off + m], gy_t))
+    gw = reshape(xp, xp.stack(sums, axis=0), (len(heads), groups, k_last, cg, cog))
+    gw = xp.permute_dims(gw, (1, 4, 3, 0, 2))  # (G, Cog, Cg, heads, k_last)
     return reshape(xp, gw, (g.out_channels, cg) + g.kernel)
 
 

@@ -836,7 +836,7 @@ def conv_weight_grad(
     x, gy = batch_chunks_only(x), batch_chunks_only(gy)
     x, gy = c_contiguous(xp, x), c_contiguous(xp, gy)
     if info.kind != "int" and all(s == 1 for s in g.stride):
-        chunk, in_order = plan_weight_grad(g, info.itemsize, device_kind(x), is_jax_namespace(xp))
-        return weight_grad_grid(xp, x, gy, g, chunk, in_order)
+        wplan = plan_weight_grad(g, info.itemsize, device_kind(x), is_jax_namespace(xp))
+        return weight_grad_grid(xp, x, gy, g, *wplan)
     xpad = batch_chunks_only(pad_axes(xp, x, pads, "constant"))
     return weight_grad_taps(xp, xpad, gy, g, info.kind == "int")

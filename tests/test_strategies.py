@@ -896,48 +896,72 @@ def test_weight_gradient_matches_the_reference_in_every_chunking(backend, c):
         g, tuple(k - 1 for k in g.kernel)
     )
     # one product per tap; uneven chunks (the last one shorter), in order or
-    # not; one chunk of every position
-    runs = [(None, False), (rows // 3 + 1, False), (rows // 3 + 1, True), (rows, False)]
+    # not, every tap stacked or the last axis's only; one chunk of every position
+    runs = [
+        (None, False, False),
+        (rows // 3 + 1, False, False),
+        (rows // 3 + 1, True, False),
+        (rows // 3 + 1, False, True),
+        (rows // 3 + 1, True, True),
+        (rows, False, False),
+        (rows, False, True),
+    ]
     eps = float(np.finfo(np.float64 if backend.has_float64 else np.float32).eps)
     terms = g.batch * math.prod(g.out_spatial)
     bound = 16 * eps * terms * np.abs(x64).max() * np.abs(gy64).max()
-    for chunk, in_order in runs:
+    for chunk, in_order, last in runs:
 
-        def run(x, gy, chunk=chunk, in_order=in_order):
-            return _direct.weight_grad_grid(xp, x, gy, g, chunk, in_order)
+        def run(x, gy, chunk=chunk, in_order=in_order, last=last):
+            return _direct.weight_grad_grid(xp, x, gy, g, chunk, in_order, last)
 
         got = _run(backend, run, x, gy)
         try:
             assert_close(backend, got, expected, dtype=dtype, bound=bound)
         except AssertionError as exc:
-            raise AssertionError(f"chunk {chunk}, in order {in_order}: {exc}") from exc
+            raise AssertionError(f"chunk {chunk}, in order {in_order}, last {last}: {exc}") from exc
 
 
 def test_weight_gradient_chunks_follow_the_cost_row():
     dense = _plan.Geometry(8, 64, 64, 1, (56, 56), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
     rows = 8 * 58 * 58 - _plan.grid_offset(dense, (2, 2))
-    per_position = 64 * 9 * 4
     quarter = _plan._COSTS["cpu"]["tile_bytes"] // 4
-    chunk, in_order = _plan.plan_weight_grad(dense, 4, "cpu", False)
-    assert not in_order
-    # as many chunks as a quarter of the tile bytes asks, of even lengths
-    chunks = -(-rows * per_position // quarter)
-    assert chunk == -(-rows // chunks) and chunk * per_position <= quarter
-    # under jax.jit fewer chunks (each is traced), in order
-    xla, in_order = _plan.plan_weight_grad(dense, 4, "cpu", True)
-    assert in_order and xla > chunk
-    assert -(-rows // xla) * (dense.taps + 2) <= _plan._WEIGHT_GRAD_OPS_JAX
+
+    def even_chunk(per_position):  # as many chunks as a quarter of the tile bytes asks
+        chunks = -(-rows * per_position // quarter)
+        return -(-rows // chunks)
+
+    # NumPy stacks the last kernel axis's taps only, in chunks three times as long
+    p = _plan.plan_weight_grad(dense, 4, "cpu", False)
+    assert p == (even_chunk(64 * 3 * 4), False, True)
+    assert p.chunk * 64 * 3 * 4 <= quarter
+    assert _plan.head_span(dense) == 2 * 58 <= _plan.MAX_HEAD_SPAN_SHARE * p.chunk
+    # under jax.jit every tap is stacked, in fewer chunks (each is traced), in order
+    xla = _plan.plan_weight_grad(dense, 4, "cpu", True)
+    assert xla.in_order and not xla.last_axis_stack and xla.chunk > even_chunk(64 * 9 * 4)
+    assert -(-rows // xla.chunk) * (dense.taps + 2) <= _plan._WEIGHT_GRAD_OPS_JAX
+    # every tap stacked: a last axis of one tap, a thin stack, a wide span
+    for other in (
+        dataclasses.replace(dense, kernel=(3, 1), pads=((1, 1), (0, 0))),
+        dataclasses.replace(dense, in_channels=8, out_channels=8),
+        _plan.Geometry(1, 8, 8, 1, (64, 64, 64), (3, 3, 3), (1, 1, 1), (1, 1, 1), ((1, 1),) * 3),
+    ):
+        p = _plan.plan_weight_grad(other, 4, "cpu", False)
+        assert p.chunk is not None and not p.last_axis_stack, other
     # the GPU row does not tile: one product per tap
-    assert _plan.plan_weight_grad(dense, 4, "gpu", False) == (None, False)
+    assert _plan.plan_weight_grad(dense, 4, "gpu", False) == (None, False, False)
     # a small problem is one chunk of every position
     small = _plan.Geometry(2, 3, 4, 1, (9, 9), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
     small_rows = 2 * 11 * 11 - _plan.grid_offset(small, (2, 2))
-    assert _plan.plan_weight_grad(small, 4, "cpu", False) == (small_rows, False)
+    assert _plan.plan_weight_grad(small, 4, "cpu", False) == (small_rows, False, False)
     # many channels: a quarter of the tile bytes holds under the shortest
     # chunk worth a product, so chunks are that long
-    deep = dataclasses.replace(dense, in_channels=512, out_channels=512, in_spatial=(14, 14))
-    assert 512 * 9 * 4 * _plan.MIN_WEIGHT_GRAD_CHUNK > quarter
-    assert _plan.plan_weight_grad(deep, 4, "cpu", False) == (_plan.MIN_WEIGHT_GRAD_CHUNK, False)
-    # where even that chunk's stack passes the tile bytes, one product per tap
+    deep = dataclasses.replace(dense, in_channels=768, out_channels=768, in_spatial=(14, 14))
+    assert 768 * 3 * 4 * _plan.MIN_WEIGHT_GRAD_CHUNK > quarter
+    assert _plan.plan_weight_grad(deep, 4, "cpu", False) == (
+        _plan.MIN_WEIGHT_GRAD_CHUNK,
+        False,
+        True,
+    )
+    # where even that chunk's full stack passes the tile bytes, one product per tap
     wide = dataclasses.replace(dense, in_channels=1024, out_channels=1024)
-    assert _plan.plan_weight_grad(wide, 4, "cpu", False) == (None, False)
+    assert _plan.plan_weight_grad(wide, 4, "cpu", False) == (None, False, False)
