@@ -37,6 +37,7 @@ __all__ = [
     "run_direct",
     "weight_grad_taps",
     "weight_grad_grid",
+    "weight_grad_phases",
     "uses_grid",
     "grid_extra_rows",
     "toeplitz_on_lines",
@@ -369,6 +370,35 @@ def _weight_grad_last_axis(
     gw = reshape(xp, xp.stack(sums, axis=0), (len(heads), groups, k_last, cg, cog))
     gw = xp.permute_dims(gw, (1, 4, 3, 0, 2))  # (G, Cog, Cg, heads, k_last)
     return reshape(xp, gw, (g.out_channels, cg) + g.kernel)
+
+
+def weight_grad_phases(xp: Any, x: Any, gy: Any, g: Geometry, phased: Geometry, wplan) -> Any:
+    """Weight gradient of a strided ``g`` as the stride-1 one of its stride phases.
+
+    ``phased`` is ``_plan.weight_grad_phase_geometry(g)`` and ``wplan`` its
+    ``_plan.plan_weight_grad``; ``x`` is the unpadded input ``(N, C_in, *S)``.
+    One copy pads the strided axes and splits them into the phases the
+    kernel reads (as channels); :func:`weight_grad_grid` contracts them
+    with ``gy``, and the sub-kernels' taps are interleaved back in place.
+    """
+    nsp = g.ndim
+    ext = tuple(
+        (lo, s * q - n - lo) if s > 1 else (0, 0)
+        for (lo, _), s, q, n in zip(g.pads, g.stride, phased.in_spatial, g.in_spatial)
+    )
+    x1 = pad_axes(xp, x, ext, "constant")
+    phases = tuple(min(s, k) for s, k in zip(g.stride, g.kernel))
+    split = stride_phases(xp, x1, g.stride, phased.in_spatial)  # (N, C, *s, *Q)
+    split = split[(slice(None), slice(None)) + tuple(slice(0, p) for p in phases) + (Ellipsis,)]
+    xph = reshape(xp, split, (g.batch, phased.in_channels) + phased.in_spatial)
+    gw = weight_grad_grid(xp, xph, gy, phased, *wplan)  # (C_out, Cg * P, *sub)
+    sub = phased.kernel
+    gw = reshape(xp, gw, (g.out_channels, g.group_in) + phases + sub)
+    # (C_out, Cg, *P, *sub) -> (C_out, Cg, sub0, P0, sub1, P1, ...): tap m * s + r
+    perm = (0, 1) + tuple(v for i in range(nsp) for v in (2 + nsp + i, 2 + i))
+    whole = tuple(k * p for k, p in zip(sub, phases))
+    gw = reshape(xp, xp.permute_dims(gw, perm), (g.out_channels, g.group_in) + whole)
+    return gw[(slice(None), slice(None)) + tuple(slice(0, k) for k in g.kernel)]
 
 
 def _frames(xp: Any, x: Any, hop: int, width: int, nb: int) -> Any:

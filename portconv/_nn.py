@@ -22,10 +22,10 @@ from ._compat import (
     reshape,
 )
 from ._core import correlate_nd, make_plan, resolve_budget, warn_fft_nonfinite
-from ._direct import weight_grad_grid, weight_grad_taps
+from ._direct import weight_grad_grid, weight_grad_phases, weight_grad_taps
 from ._dtypes import check_numeric, compute_dtype, dtype_info
 from ._pad import pad_axes
-from ._plan import Geometry, plan_weight_grad
+from ._plan import Geometry, plan_weight_grad, plan_weight_grad_phases
 from ._transpose import input_grad
 
 __all__ = [
@@ -779,9 +779,16 @@ def conv_weight_grad(
     rows, a stack of 2-8 MB) against the chunk of ``grad_output``, the
     chunks' products summed; on GPUs one matmul per tap over all positions.
     The 8x64x56^2 3x3 layer on a 2-core AVX-512 CPU: NumPy 23 -> 19 ms,
-    jitted JAX 62 -> 18 ms against one product per tap.  Other strides and
-    integers: one contraction per tap over a strided copy of the input.
-    Complex: torch autograd's convention (the input is conjugated).
+    jitted JAX 62 -> 18 ms against one product per tap.  With NumPy-like
+    libraries a chunk stacks the last kernel axis's taps only, where that
+    stack is deep enough (``_plan.plan_weight_grad``).  Other strides on
+    eager CPU libraries, where few taps go to waste: one more copy splits
+    the padded input into its stride phases, as channels, and the stride-1
+    form above runs on them with a kernel ``ceil(k / stride)`` long,
+    computing up to 1.5x the taps (the 7x7 stride-2 stem 8x3x224^2 -> 64:
+    110 -> 38 ms on NumPy).  Otherwise, and for integers: one contraction
+    per tap over a strided copy of the input.  Complex: torch autograd's
+    convention (the input is conjugated).
 
     Examples
     --------
@@ -822,12 +829,20 @@ def conv_weight_grad(
     if xp.isdtype(dt, "complex floating"):
         x = xp.conj(x)
     g = Geometry(ncs[0], ncs[1], wshape[0], groups, ncs[2:], wshape[2:], stride_t, dilation_t, pads)
+    grid = info.kind != "int" and all(s == 1 for s in g.stride)
+    phases = None
+    if info.kind != "int" and not grid:
+        phases = plan_weight_grad_phases(g, info.itemsize, device_kind(x), is_jax_namespace(xp))
     per_tap = g.batch * g.in_channels * math.prod(out) * info.itemsize
     need = (
         per_tap * 2
         + math.prod(wshape) * info.itemsize * 2
         + g.batch * g.in_channels * math.prod(g.padded_spatial) * info.itemsize
     )
+    if phases is not None:  # the padded input and its phases, copied
+        need += (
+            2 * g.batch * phases[0].in_channels * math.prod(phases[0].in_spatial) * info.itemsize
+        )
     if need > budget:
         raise MemoryError(
             f"{func}: needs {need:,} bytes of workspace but the budget is {budget:,} "
@@ -835,8 +850,10 @@ def conv_weight_grad(
         )
     x, gy = batch_chunks_only(x), batch_chunks_only(gy)
     x, gy = c_contiguous(xp, x), c_contiguous(xp, gy)
-    if info.kind != "int" and all(s == 1 for s in g.stride):
+    if grid:
         wplan = plan_weight_grad(g, info.itemsize, device_kind(x), is_jax_namespace(xp))
         return weight_grad_grid(xp, x, gy, g, *wplan)
+    if phases is not None:
+        return weight_grad_phases(xp, x, gy, g, *phases)
     xpad = batch_chunks_only(pad_axes(xp, x, pads, "constant"))
     return weight_grad_taps(xp, xpad, gy, g, info.kind == "int")

@@ -965,3 +965,91 @@ def test_weight_gradient_chunks_follow_the_cost_row():
     # where even that chunk's full stack passes the tile bytes, one product per tap
     wide = dataclasses.replace(dense, in_channels=1024, out_channels=1024)
     assert _plan.plan_weight_grad(wide, 4, "cpu", False) == (None, False, False)
+
+
+def _strided_weight_grad_reference(x, gy, c) -> np.ndarray:
+    """``gw[o, ci, *t] = sum_{n, q} gy[n, o, q] * xpad[n, group(o) + ci, q * s + t * d]``."""
+    xpad = np.pad(x, [(0, 0), (0, 0)] + list(c["pads"]))
+    groups, cg, cog = c["groups"], c["cg"], c["cog"]
+    out = gy.shape[2:]
+    gw = np.zeros((groups * cog, cg) + c["kernel"])
+    axes = (0,) + tuple(range(2, 2 + len(out)))
+    for tap in itertools.product(*(range(k) for k in c["kernel"])):
+        sl = tuple(
+            slice(t * d, t * d + (o - 1) * s + 1, s)
+            for t, d, o, s in zip(tap, c["dilation"], out, c["stride"])
+        )
+        for grp in range(groups):
+            xs = xpad[(slice(None), slice(grp * cg, (grp + 1) * cg)) + sl]
+            ys = gy[:, grp * cog : (grp + 1) * cog]
+            gw[(slice(grp * cog, (grp + 1) * cog), slice(None)) + tap] = np.tensordot(
+                ys, xs, axes=(axes, axes)
+            )
+    return gw
+
+
+@settings(max_examples=n_examples(EXAMPLES))
+@given(c=geometries())
+def test_strided_weight_gradient_on_stride_phases_matches_the_reference(backend, c):
+    # zero padding, dilation 1 on strided axes, at least one axis strided
+    c["pads"] = tuple((max(lo, 0), max(hi, 0)) for lo, hi in c["pads"])
+    c["stride"] = (max(c["stride"][0], 2),) + c["stride"][1:]
+    c["dilation"] = tuple(1 if s > 1 else d for s, d in zip(c["stride"], c["dilation"]))
+    g = _case_geometry(c)
+    if min(g.out_spatial) < 1:
+        return
+    phased = _plan.weight_grad_phase_geometry(g)
+    assert phased is not None and phased.out_spatial == g.out_spatial
+    assert all(k * s >= kk for k, s, kk in zip(phased.kernel, g.stride, g.kernel))
+    rng = np.random.default_rng(c["seed"])
+    x64 = rng.standard_normal((g.batch, g.in_channels) + g.in_spatial)
+    gy64 = rng.standard_normal((g.batch, g.out_channels) + g.out_spatial)
+    expected = _strided_weight_grad_reference(x64, gy64, c)
+    dtype = backend.dtype("float64") if backend.has_float64 else backend.dtype("float32")
+    x = backend.xp.astype(backend.asarray(x64), dtype)
+    gy = backend.xp.astype(backend.asarray(gy64), dtype)
+    xp = namespace_of("test", x=x, gy=gy)
+    rows = g.batch * math.prod(phased.padded_spatial)
+    eps = float(np.finfo(np.float64 if backend.has_float64 else np.float32).eps)
+    bound = 16 * eps * g.batch * math.prod(g.out_spatial) * np.abs(x64).max() * np.abs(gy64).max()
+    # one product per tap, chunks of every tap or of the last axis's taps
+    for wplan in [
+        (None, False, False),
+        (rows // 3 + 1, False, False),
+        (rows // 3 + 1, False, True),
+    ]:
+
+        def run(x, gy, wplan=wplan):
+            return _direct.weight_grad_phases(xp, x, gy, g, phased, wplan)
+
+        got = _run(backend, run, x, gy)
+        try:
+            assert_close(backend, got, expected, dtype=dtype, bound=bound)
+        except AssertionError as exc:
+            raise AssertionError(f"weight-gradient plan {wplan}: {exc}") from exc
+
+
+def test_strided_weight_gradient_takes_the_phases_where_few_taps_go_to_waste():
+    def route(kernel, stride, c=16, row="cpu", unroll_limited=False, dilation=None):
+        nsp = len(kernel)
+        g = _plan.Geometry(
+            8, c, 32, 1, (64,) * nsp, kernel, stride, dilation or (1,) * nsp, ((1, 1),) * nsp
+        )
+        return g, _plan.plan_weight_grad_phases(g, 4, row, unroll_limited)
+
+    stem, (phased, wplan) = route((7, 7), (2, 2), c=3)
+    # two phases an axis as channels, a 4x4 kernel over 30 + 4 - 1 positions, no padding
+    assert phased.in_channels == 3 * 4 and phased.kernel == (4, 4) and phased.stride == (1, 1)
+    assert phased.in_spatial == (33, 33) and phased.pads == ((0, 0), (0, 0))
+    assert phased.out_spatial == stem.out_spatial
+    assert wplan == _plan.plan_weight_grad(phased, 4, "cpu", False)
+    # a 16x16 stride-16 patch embedding wastes nothing; the stride-1 axis keeps its padding
+    assert route((16, 16), (16, 16))[1] is not None
+    _, (mixed, _) = route((3, 3), (2, 1), c=64)  # 2 x 2 x 3 taps of 9: 1.33
+    assert mixed.in_channels == 128 and mixed.kernel == (2, 3) and mixed.pads[1] == (1, 1)
+    assert route((5, 5), (2, 2))[1] is not None  # 36 taps of 25: 1.44
+    assert route((3, 3), (2, 2))[1] is None  # 16 of 9: 1.78
+    assert route((1, 1), (2, 2))[1] is None  # one tap: a strided slice
+    assert route((4, 4), (2, 2), dilation=(2, 1))[1] is None  # strided and dilated
+    assert route((7, 7), (2, 2), c=3, unroll_limited=True)[1] is None  # XLA: per tap
+    assert route((7, 7), (2, 2), c=3, row="gpu")[1] is None  # unmeasured
