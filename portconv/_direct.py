@@ -315,33 +315,129 @@ def weight_grad_grid(
     other axes' offsets; each tap of the other axes contracts its window
     of that stack.
     """
-    groups, cg, cog, nsp = g.groups, g.group_in, g.group_out, g.ndim
+    xg, gyg, lines = _weight_grad_grids(xp, x, gy, g)
+    offsets = grid_tap_offsets(g)
+    rows = lines - offsets[-1]
+    if last_axis_stack and chunk is not None:
+        return _weight_grad_last_axis(xp, xg, gyg, g, chunk, rows, in_order)
+    cg = g.group_in
+    reads = [(slice(0, cg), off) for off in offsets]
+    return _weight_grad_reads(xp, xg, gyg, g, reads, rows, chunk, in_order)
+
+
+def weight_grad_phases(xp: Any, x: Any, gy: Any, g: Geometry, phased: Geometry, wplan) -> Any:
+    """Weight gradient of a strided ``g`` on the flat grid of its stride phases.
+
+    ``phased`` is ``_plan.weight_grad_phase_geometry(g)`` and ``wplan`` its
+    ``_plan.plan_weight_grad``; ``x`` is the unpadded input ``(N, C_in, *S)``.
+    One copy pads the strided axes and splits them into the phases the
+    kernel reads, as channels (``(G, *phases, C_in/G)``); tap ``s * m + r``
+    is then phase ``r``'s block of rows at the grid offset of ``m``, a
+    contiguous slice as in :func:`weight_grad_grid`, whose products these
+    follow (every tap stacked; only the kernel's taps are read, and taps
+    that read adjacent blocks at one offset are read as one slice).
+    """
+    nsp, groups, cg = g.ndim, g.groups, g.group_in
+    ext = tuple(
+        (lo, s * q - n - lo) if s > 1 else (0, 0)
+        for (lo, _), s, q, n in zip(g.pads, g.stride, phased.in_spatial, g.in_spatial)
+    )
+    x1 = pad_axes(xp, x, ext, "constant")
+    phases = tuple(min(s, k) for s, k in zip(g.stride, g.kernel))
+    split = stride_phases(xp, x1, g.stride, phased.in_spatial)  # (N, C, *s, *Q)
+    split = split[(slice(None), slice(None)) + tuple(slice(0, p) for p in phases) + (Ellipsis,)]
+    split = reshape(xp, split, (g.batch, groups, cg) + phases + phased.in_spatial)
+    lead = (0, 1) + tuple(range(3, 3 + nsp)) + (2,)
+    split = xp.permute_dims(split, lead + tuple(range(3 + nsp, 3 + 2 * nsp)))
+    xph = reshape(xp, split, (g.batch, phased.in_channels) + phased.in_spatial)
+    if wplan.last_axis_stack:  # no tap to drop: the phases' own stride-1 problem
+        gw = weight_grad_grid(xp, xph, gy, phased, *wplan)  # (C_out, G * P * Cg, *sub)
+        gw = reshape(xp, gw, (g.out_channels,) + phases + (cg,) + phased.kernel)
+        perm = (0, 1 + nsp) + tuple(v for i in range(nsp) for v in (2 + nsp + i, 1 + i))
+        return reshape(xp, xp.permute_dims(gw, perm), (g.out_channels, cg) + g.kernel)
+    xg, gyg, lines = _weight_grad_grids(xp, xph, gy, phased)
+    rows = lines - grid_offset(phased, tuple(k - 1 for k in phased.kernel))
+    reads, order = weight_grad_phase_reads(g, phased)
+    return _weight_grad_reads(xp, xg, gyg, g, reads, rows, wplan.chunk, wplan.in_order, order)
+
+
+@functools.lru_cache(maxsize=256)
+def weight_grad_phase_reads(g: Geometry, phased: Geometry) -> tuple[tuple, tuple[int, ...] | None]:
+    """The reads of :func:`weight_grad_phases`: ``(rows, grid offset)`` and the taps' order.
+
+    By sub-kernel tap ``m`` (one grid offset each), the phases ``r`` whose
+    tap ``s * m + r`` lies inside the kernel, blocks of ``C_in/G`` rows;
+    adjacent blocks at one offset are one read (every phase, where the
+    sub-kernel tap is whole).  The order is None where it is the kernel's.
+    """
+    cg = g.group_in
+    phases = tuple(min(s, k) for s, k in zip(g.stride, g.kernel))
+    reads: list[tuple[slice, int]] = []
+    order = []
+    for m in _taps(phased.kernel):
+        off = grid_offset(phased, m)
+        for index, r in enumerate(_taps(phases)):
+            tap = tuple(s * mi + ri for s, mi, ri in zip(g.stride, m, r))
+            if any(t >= k for t, k in zip(tap, g.kernel)):
+                continue
+            order.append(sum(t * math.prod(g.kernel[i + 1 :]) for i, t in enumerate(tap)))
+            if reads and reads[-1][1] == off and reads[-1][0].stop == index * cg:
+                reads[-1] = (slice(reads[-1][0].start, (index + 1) * cg), off)
+            else:
+                reads.append((slice(index * cg, (index + 1) * cg), off))
+    return tuple(reads), (None if order == list(range(g.taps)) else tuple(order))
+
+
+def _weight_grad_grids(xp: Any, x: Any, gy: Any, g: Geometry) -> tuple[Any, Any, int]:
+    """``x`` and ``gy`` on the channel-major flat padded grid: ``(G, C/G, L)`` each."""
+    nsp = g.ndim
     first = (1, 0) + tuple(range(2, 2 + nsp))
     xg = pad_axes(xp, xp.permute_dims(x, first), g.pads, "constant")
     grow = tuple((0, sp - o) for sp, o in zip(g.padded_spatial, g.out_spatial))
     gyg = pad_axes(xp, xp.permute_dims(gy, first), grow, "constant")
     lines = g.batch * math.prod(g.padded_spatial)
-    xg = reshape(xp, xg, (groups, cg, lines))
-    gyg = reshape(xp, gyg, (groups, cog, lines))
-    offsets = grid_tap_offsets(g)
-    rows = lines - offsets[-1]
+    xg = reshape(xp, xg, (g.groups, g.in_channels // g.groups, lines))
+    gyg = reshape(xp, gyg, (g.groups, g.group_out, lines))
+    return xg, gyg, lines
+
+
+def _weight_grad_reads(
+    xp: Any,
+    xg: Any,
+    gyg: Any,
+    g: Geometry,
+    reads,
+    rows: int,
+    chunk: int | None,
+    in_order: bool,
+    order: tuple[int, ...] | None = None,
+) -> Any:
+    # The products of ``weight_grad_grid``: the rows ``reads[i][0]`` of each
+    # group of ``xg`` from grid offset ``reads[i][1]``, read in turn, are the
+    # kernel's taps times ``C_in/G`` rows: in the order ``order`` (flat tap
+    # indices) or, when None, the kernel's (the last axis fastest).
+    groups, cg, cog = g.groups, g.group_in, g.group_out
     if chunk is None:
         head = gyg[..., :rows]
-        per_tap = [
-            xp.matmul(head, xp.matrix_transpose(xg[..., off : off + rows])) for off in offsets
+        per_read = [
+            xp.matmul(head, xp.matrix_transpose(xg[:, sel, off : off + rows])) for sel, off in reads
         ]
-        gw = xp.stack(per_tap, axis=-1)  # (G, Cog, Cg, T)
-        return reshape(xp, gw, (g.out_channels, cg) + g.kernel)
-    if last_axis_stack:
-        return _weight_grad_last_axis(xp, xg, gyg, g, chunk, rows, in_order)
-    acc = None
-    for start in range(0, rows, chunk):
-        stop = min(start + chunk, rows)
-        src = after(xp, xg, acc) if in_order and acc is not None else xg
-        cols = xp.concat([src[..., off + start : off + stop] for off in offsets], axis=1)
-        # (G, T * Cg, Cog): tap-major rows, as the concat stacked them
-        acc = _accumulate(acc, xp.matmul(cols, xp.matrix_transpose(gyg[..., start:stop])))
-    gw = reshape(xp, acc, (groups, len(offsets), cg, cog))
+        gw = per_read[0] if len(per_read) == 1 else xp.concat(per_read, axis=-1)
+        gw = xp.permute_dims(reshape(xp, gw, (groups, cog, g.taps, cg)), (0, 2, 3, 1))
+    else:
+        acc = None
+        for start in range(0, rows, chunk):
+            stop = min(start + chunk, rows)
+            src = after(xp, xg, acc) if in_order and acc is not None else xg
+            cols = xp.concat([src[:, sel, off + start : off + stop] for sel, off in reads], axis=1)
+            # (G, T * Cg, Cog): tap-major rows, as the concat stacked them
+            acc = _accumulate(acc, xp.matmul(cols, xp.matrix_transpose(gyg[..., start:stop])))
+        gw = reshape(xp, acc, (groups, g.taps, cg, cog))
+    if order is not None:  # the taps in the kernel's order (a small gather of the weights)
+        place = [0] * len(order)
+        for i, t in enumerate(order):
+            place[t] = i
+        gw = xp.take(gw, xp.asarray(place, device=device_of(gw)), axis=1)
     gw = xp.permute_dims(gw, (0, 3, 2, 1))  # (G, Cog, Cg, T)
     return reshape(xp, gw, (g.out_channels, cg) + g.kernel)
 
@@ -370,35 +466,6 @@ def _weight_grad_last_axis(
     gw = reshape(xp, xp.stack(sums, axis=0), (len(heads), groups, k_last, cg, cog))
     gw = xp.permute_dims(gw, (1, 4, 3, 0, 2))  # (G, Cog, Cg, heads, k_last)
     return reshape(xp, gw, (g.out_channels, cg) + g.kernel)
-
-
-def weight_grad_phases(xp: Any, x: Any, gy: Any, g: Geometry, phased: Geometry, wplan) -> Any:
-    """Weight gradient of a strided ``g`` as the stride-1 one of its stride phases.
-
-    ``phased`` is ``_plan.weight_grad_phase_geometry(g)`` and ``wplan`` its
-    ``_plan.plan_weight_grad``; ``x`` is the unpadded input ``(N, C_in, *S)``.
-    One copy pads the strided axes and splits them into the phases the
-    kernel reads (as channels); :func:`weight_grad_grid` contracts them
-    with ``gy``, and the sub-kernels' taps are interleaved back in place.
-    """
-    nsp = g.ndim
-    ext = tuple(
-        (lo, s * q - n - lo) if s > 1 else (0, 0)
-        for (lo, _), s, q, n in zip(g.pads, g.stride, phased.in_spatial, g.in_spatial)
-    )
-    x1 = pad_axes(xp, x, ext, "constant")
-    phases = tuple(min(s, k) for s, k in zip(g.stride, g.kernel))
-    split = stride_phases(xp, x1, g.stride, phased.in_spatial)  # (N, C, *s, *Q)
-    split = split[(slice(None), slice(None)) + tuple(slice(0, p) for p in phases) + (Ellipsis,)]
-    xph = reshape(xp, split, (g.batch, phased.in_channels) + phased.in_spatial)
-    gw = weight_grad_grid(xp, xph, gy, phased, *wplan)  # (C_out, Cg * P, *sub)
-    sub = phased.kernel
-    gw = reshape(xp, gw, (g.out_channels, g.group_in) + phases + sub)
-    # (C_out, Cg, *P, *sub) -> (C_out, Cg, sub0, P0, sub1, P1, ...): tap m * s + r
-    perm = (0, 1) + tuple(v for i in range(nsp) for v in (2 + nsp + i, 2 + i))
-    whole = tuple(k * p for k, p in zip(sub, phases))
-    gw = reshape(xp, xp.permute_dims(gw, perm), (g.out_channels, g.group_in) + whole)
-    return gw[(slice(None), slice(None)) + tuple(slice(0, k) for k in g.kernel)]
 
 
 def _frames(xp: Any, x: Any, hop: int, width: int, nb: int) -> Any:

@@ -782,11 +782,11 @@ def conv_weight_grad(
     jitted JAX 62 -> 18 ms against one product per tap.  With NumPy-like
     libraries a chunk stacks the last kernel axis's taps only, where that
     stack is deep enough (``_plan.plan_weight_grad``).  Other strides on
-    eager CPU libraries, where few taps go to waste: one more copy splits
-    the padded input into its stride phases, as channels, and the stride-1
-    form above runs on them with a kernel ``ceil(k / stride)`` long,
-    computing up to 1.5x the taps (the 7x7 stride-2 stem 8x3x224^2 -> 64:
-    110 -> 38 ms on NumPy).  Otherwise, and for integers: one contraction
+    eager CPU libraries (dilation 1 on the strided axes, more than one
+    tap): one more copy splits the padded input into its stride phases, as
+    channels, and each tap becomes a contiguous slice of one phase on a
+    flat grid as above (the 7x7 stride-2 stem 8x3x224^2 -> 64: 119 -> 35
+    ms on NumPy).  Otherwise, and for integers: one contraction
     per tap over a strided copy of the input.  Complex: torch autograd's
     convention (the input is conjugated).
 

@@ -1072,22 +1072,18 @@ def dilation_split_geometry(g: Geometry) -> Geometry | None:
     )
 
 
-#: Taps a strided weight gradient may compute on its stride phases, as a
-#: share of the kernel's (see :func:`weight_grad_phase_geometry`).
-MAX_WEIGHT_GRAD_PHASE_WASTE = 1.5
-
-
 def weight_grad_phase_geometry(g: Geometry) -> Geometry | None:
     """The stride-1 weight gradient that ``g``'s stride phases pose; None unless strided.
 
     With stride ``s`` (dilation 1) along an axis, tap ``t = s * m + r``
     reads input ``s * (o + m) + r``: phase ``r`` of the padded input at
-    ``o + m``.  The first ``min(s, k)`` phases become channels (phase-major
-    within each input channel) and the kernel ``ceil(k / s)`` taps; each
-    phase is zero-extended or cut to ``out + ceil(k / s) - 1`` positions,
-    the padding already applied.  Taps ``s * m + r >= k`` are computed and
-    dropped.  Stride-1 axes keep their length, padding and dilation.  None
-    where no axis is strided or one is both strided and dilated.
+    ``o + m``.  The first ``min(s, k)`` phases become channels (within
+    each group, ``(*phases, C_in/G)``) and the kernel ``ceil(k / s)``
+    taps; each phase is zero-extended or cut to ``out + ceil(k / s) - 1``
+    positions, the padding already applied.  Pairs ``(m, r)`` with
+    ``s * m + r >= k`` are not taps of ``g``.  Stride-1 axes keep their
+    length, padding and dilation.  None where no axis is strided or one is
+    both strided and dilated.
     """
     strided = [s > 1 for s in g.stride]
     if not any(strided) or any(s and d > 1 for s, d in zip(strided, g.dilation)):
@@ -1460,29 +1456,38 @@ def plan_weight_grad_phases(
 ) -> tuple[Geometry, WeightGradPlan] | None:
     """The stride-phase route of a strided weight gradient, or None for one product per tap.
 
-    ``(weight_grad_phase_geometry(g), its plan_weight_grad)`` where the
-    phases apply and the row contracts in chunks: eager libraries on the
-    CPU.  Not under XLA, which fuses each tap's strided slice into its
-    product (``jax.jit``, phases against per tap: the 7x7 stride-2 stem
-    1.09, 5x5 stride 2 2.83, 4x4 stride 2 2.10), nor on the unmeasured GPU
-    row.  Nor for one tap (a strided slice is all it reads), nor where the
-    phases' taps pass :data:`MAX_WEIGHT_GRAD_PHASE_WASTE` times the
-    kernel's.  NumPy, against one contraction per tap
-    (``_direct.weight_grad_taps``), same process, alternating, medians of
-    11: the 7x7 stride-2 stem 8x3x224^2 -> 64 (1.31x the taps) 0.34, 16x16
-    stride 16 (1x) 0.36, 4x4x4 stride 2 (1x) 0.63, 4x4 stride 2 0.66, 5x5
-    stride 2 (1.44x) 0.77, 1-d 9 taps stride 4 (1.33x) 1.01, 3x3 stride
-    (2, 1) (1.33x) 1.05; medians of 7: 3x3 stride 2 (1.78x) 1.15 and 1.56
-    on 8x64x56^2 -> 128 and 8x128x28^2 -> 256.
+    ``(weight_grad_phase_geometry(g), plan)`` where the phases apply and
+    the row contracts in chunks: eager libraries on the CPU
+    (``_direct.weight_grad_phases``).  Each chunk stacks exactly ``g``'s
+    taps, each a block of the phases' rows at one grid offset, in chunks
+    of :func:`plan_weight_grad`'s size for ``g``'s taps; where every
+    ``(m, r)`` pair is a tap (``s`` divides ``k``, or ``s >= k``) and the
+    phases' own problem stacks its last kernel axis only, that plan runs
+    instead.  Not under XLA, which fuses each tap's strided slice into its
+    product (``jax.jit``, the phases with the sub-kernel whole against one
+    product per tap: the 7x7 stride-2 stem 1.09, 5x5 stride 2 2.83, 4x4
+    stride 2 2.10), nor on the unmeasured GPU row, nor for one tap (a
+    strided slice is all it reads).  NumPy, against one contraction per
+    tap (``_direct.weight_grad_taps``), same process, alternating, medians
+    of 11: the 7x7 stride-2 stem 8x3x224^2 -> 64 0.29, 16x16 stride 16
+    0.36, 4x4x4 stride 2 0.64, 4x4 stride 2 0.65, 5x5 stride 2 0.74, 3x3
+    stride 2 0.86 / 0.99 / 0.97 (8x64x56^2 -> 128, 8x128x28^2 -> 256,
+    8x256x14^2 -> 512), 1-d 9 taps stride 4 0.87; near-ties 0.93-1.05
+    (grouped, 2x2 stride 2, stride (2, 1)).
     """
     phased = weight_grad_phase_geometry(g)
     if phased is None or unroll_limited or g.taps == 1:
         return None
-    computed = phased.taps * (phased.in_channels // g.in_channels)  # sub-kernel x phases
-    if computed > MAX_WEIGHT_GRAD_PHASE_WASTE * g.taps:
-        return None
-    wplan = plan_weight_grad(phased, itemsize, device, unroll_limited)
-    return None if wplan.chunk is None else (phased, wplan)
+    if phased.taps * (phased.in_channels // g.in_channels) == g.taps:
+        own = plan_weight_grad(phased, itemsize, device, unroll_limited)
+        if own.last_axis_stack:  # no tap to drop: the phases' own problem
+            return phased, own
+    c = _COSTS[cost_table(device, unroll_limited)]
+    cache = c["tile_bytes"]
+    rows = g.batch * math.prod(phased.padded_spatial)
+    rows -= grid_offset(phased, tuple(k - 1 for k in phased.kernel))
+    chunk = _weight_grad_chunk(g, itemsize, rows, cache, g.taps, unroll_limited) if cache else None
+    return None if chunk is None else (phased, WeightGradPlan(chunk, bool(c["orders_work"]), False))
 
 
 def _weight_grad_chunk(

@@ -1012,12 +1012,12 @@ def test_strided_weight_gradient_on_stride_phases_matches_the_reference(backend,
     rows = g.batch * math.prod(phased.padded_spatial)
     eps = float(np.finfo(np.float64 if backend.has_float64 else np.float32).eps)
     bound = 16 * eps * g.batch * math.prod(g.out_spatial) * np.abs(x64).max() * np.abs(gy64).max()
-    # one product per tap, chunks of every tap or of the last axis's taps
-    for wplan in [
-        (None, False, False),
-        (rows // 3 + 1, False, False),
-        (rows // 3 + 1, False, True),
-    ]:
+    # one product per read, chunks (in order or not), and, where every
+    # sub-kernel tap is a tap, the phases' own problem with its last axis stacked
+    plans = [(None, False, False), (rows // 3 + 1, False, False), (rows // 3 + 1, True, False)]
+    if phased.taps * (phased.in_channels // g.in_channels) == g.taps:
+        plans += [(rows // 3 + 1, False, True), (rows, True, True)]
+    for wplan in map(_plan.WeightGradPlan._make, plans):
 
         def run(x, gy, wplan=wplan):
             return _direct.weight_grad_phases(xp, x, gy, g, phased, wplan)
@@ -1029,7 +1029,7 @@ def test_strided_weight_gradient_on_stride_phases_matches_the_reference(backend,
             raise AssertionError(f"weight-gradient plan {wplan}: {exc}") from exc
 
 
-def test_strided_weight_gradient_takes_the_phases_where_few_taps_go_to_waste():
+def test_strided_weight_gradient_runs_on_the_stride_phases_on_eager_cpu_rows():
     def route(kernel, stride, c=16, row="cpu", unroll_limited=False, dilation=None):
         nsp = len(kernel)
         g = _plan.Geometry(
@@ -1042,13 +1042,20 @@ def test_strided_weight_gradient_takes_the_phases_where_few_taps_go_to_waste():
     assert phased.in_channels == 3 * 4 and phased.kernel == (4, 4) and phased.stride == (1, 1)
     assert phased.in_spatial == (33, 33) and phased.pads == ((0, 0), (0, 0))
     assert phased.out_spatial == stem.out_spatial
-    assert wplan == _plan.plan_weight_grad(phased, 4, "cpu", False)
-    # a 16x16 stride-16 patch embedding wastes nothing; the stride-1 axis keeps its padding
-    assert route((16, 16), (16, 16))[1] is not None
-    _, (mixed, _) = route((3, 3), (2, 1), c=64)  # 2 x 2 x 3 taps of 9: 1.33
+    # chunks sized for the stem's own 49 taps, every tap stacked
+    rows = 8 * 33 * 33 - _plan.grid_offset(phased, (3, 3))
+    assert wplan == (_plan._weight_grad_chunk(stem, 4, rows, 2**23, 49, False), False, False)
+    reads, order = _direct.weight_grad_phase_reads(stem, phased)
+    assert sorted(order) == list(range(49)) and len(reads) < 49  # blocks of phases joined
+    # where every sub-kernel tap is a tap, the phases' own plan (last axis stacked)
+    _, (whole, own) = route((4, 4), (2, 2), c=64)
+    assert own == _plan.plan_weight_grad(whole, 4, "cpu", False) and own.last_axis_stack
+    # a stride-1 axis keeps its padding; a 16x16 stride-16 patch embedding is one read
+    _, (mixed, _) = route((3, 3), (2, 1), c=64)
     assert mixed.in_channels == 128 and mixed.kernel == (2, 3) and mixed.pads[1] == (1, 1)
-    assert route((5, 5), (2, 2))[1] is not None  # 36 taps of 25: 1.44
-    assert route((3, 3), (2, 2))[1] is None  # 16 of 9: 1.78
+    patches, (one, _) = route((16, 16), (16, 16), c=3)
+    assert len(_direct.weight_grad_phase_reads(patches, one)[0]) == 1
+    assert route((3, 3), (2, 2))[1] is not None
     assert route((1, 1), (2, 2))[1] is None  # one tap: a strided slice
     assert route((4, 4), (2, 2), dilation=(2, 1))[1] is None  # strided and dilated
     assert route((7, 7), (2, 2), c=3, unroll_limited=True)[1] is None  # XLA: per tap
