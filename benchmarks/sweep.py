@@ -5,8 +5,9 @@ medium) this times every internal strategy portconv has, forced one at a
 time, and checks whether the strategy the cost model chose is within 10% of
 the fastest.  Usage::
 
-    python benchmarks/sweep.py [--backend numpy|torch|jax] [--set eval|train|unusual|networks]
-                               [--rounds R] [--limit N] [--json PATH] [--md PATH]
+    python benchmarks/sweep.py [--backend numpy|torch|jax] [--rounds R] [--limit N]
+                               [--set eval|train|unusual|networks|sequences]
+                               [--json PATH] [--md PATH]
 
 Writes ``benchmarks/results/auto-sweep-<machine>.{json,md}`` by default.
 
@@ -266,11 +267,32 @@ NETWORK_SHAPES: tuple[Shape, ...] = (
     _nn("mobilenet dw 8x576x14^2 3x3", (8, 576, 14, 14), (576, 1, 3, 3), padding=1, groups=576),
     _nn("mobilenet 8x576x14^2->96 1x1", (8, 576, 14, 14), (96, 576, 1, 1)),
 )
+#: 1-d layers of sequence models over long inputs (``--set sequences``):
+#: wav2vec 2.0's feature encoder, temporal convolutions (TCN, dilated),
+#: a Conformer's depthwise convolution.  Neither fitted on nor used to
+#: choose constants.
+SEQUENCE_SHAPES: tuple[Shape, ...] = (
+    _nn("wav2vec 4x1x16000->512 k10 s5", (4, 1, 16_000), (512, 1, 10), stride=5),
+    _nn("wav2vec 4x512x3199->512 k3 s2", (4, 512, 3199), (512, 512, 3), stride=2),
+    _nn("tcn 16x64x4000->64 k9", (16, 64, 4000), (64, 64, 9), padding=4),
+    _nn("tcn 8x128x2000->128 k5", (8, 128, 2000), (128, 128, 5), padding=2),
+    _nn("tcn 4x32x16000->32 k3", (4, 32, 16_000), (32, 32, 3), padding=1),
+    _nn("tcn 8x64x4000->64 k3 d8", (8, 64, 4000), (64, 64, 3), padding=8, dilation=8),
+    _nn(
+        "conformer dw 8x256x1000 k31",
+        (8, 256, 1000),
+        (256, 1, 31),
+        padding=15,
+        groups=256,
+    ),
+    _nn("conv1d 8x80x3000->256 k3", (8, 80, 3000), (256, 80, 3), padding=1),
+)
 SETS = {
     "eval": SHAPES,
     "train": TRAIN_SHAPES,
     "unusual": UNUSUAL_SHAPES,
     "networks": NETWORK_SHAPES,
+    "sequences": SEQUENCE_SHAPES,
 }
 
 
