@@ -297,6 +297,7 @@ def weight_grad_grid(
     chunk: int | None = None,
     in_order: bool = False,
     last_axis_stack: bool = False,
+    dots: bool = False,
 ) -> Any:
     """Weight gradient for stride 1 on a channel-major flat grid.
 
@@ -313,7 +314,8 @@ def weight_grad_grid(
     stack at a time.  ``last_axis_stack``: a chunk stacks only the last
     kernel axis's taps, over the chunk's positions and the span of the
     other axes' offsets; each tap of the other axes contracts its window
-    of that stack.
+    of that stack.  ``dots`` (one channel in and out per group): each tap
+    is one ``vecdot`` of its slice with ``gy`` over every position.
     """
     xg, gyg, lines = _weight_grad_grids(xp, x, gy, g)
     offsets = grid_tap_offsets(g)
@@ -322,7 +324,7 @@ def weight_grad_grid(
         return _weight_grad_last_axis(xp, xg, gyg, g, chunk, rows, in_order)
     cg = g.group_in
     reads = [(slice(0, cg), off) for off in offsets]
-    return _weight_grad_reads(xp, xg, gyg, g, reads, rows, chunk, in_order)
+    return _weight_grad_reads(xp, xg, gyg, g, reads, rows, chunk, in_order, dots=dots)
 
 
 def weight_grad_phases(xp: Any, x: Any, gy: Any, g: Geometry, phased: Geometry, wplan) -> Any:
@@ -358,7 +360,8 @@ def weight_grad_phases(xp: Any, x: Any, gy: Any, g: Geometry, phased: Geometry, 
     xg, gyg, lines = _weight_grad_grids(xp, xph, gy, phased)
     rows = lines - grid_offset(phased, tuple(k - 1 for k in phased.kernel))
     reads, order = weight_grad_phase_reads(g, phased)
-    return _weight_grad_reads(xp, xg, gyg, g, reads, rows, wplan.chunk, wplan.in_order, order)
+    chunk, in_order, dots = wplan.chunk, wplan.in_order, wplan.dots
+    return _weight_grad_reads(xp, xg, gyg, g, reads, rows, chunk, in_order, order, dots)
 
 
 @functools.lru_cache(maxsize=256)
@@ -411,13 +414,21 @@ def _weight_grad_reads(
     chunk: int | None,
     in_order: bool,
     order: tuple[int, ...] | None = None,
+    dots: bool = False,
 ) -> Any:
     # The products of ``weight_grad_grid``: the rows ``reads[i][0]`` of each
     # group of ``xg`` from grid offset ``reads[i][1]``, read in turn, are the
     # kernel's taps times ``C_in/G`` rows: in the order ``order`` (flat tap
-    # indices) or, when None, the kernel's (the last axis fastest).
+    # indices) or, when None, the kernel's (the last axis fastest).  ``dots``:
+    # one ``vecdot`` per read over every position (one channel in and out).
     groups, cg, cog = g.groups, g.group_in, g.group_out
-    if chunk is None:
+    if dots:
+        assert cg == 1 and cog == 1, (cg, cog)
+        head = gyg[:, 0, :rows]
+        per_read = [xp.vecdot(xg[:, sel, off : off + rows], head[:, None, :]) for sel, off in reads]
+        gw = per_read[0] if len(per_read) == 1 else xp.concat(per_read, axis=1)
+        gw = reshape(xp, gw, (groups, g.taps, 1, 1))
+    elif chunk is None:
         head = gyg[..., :rows]
         per_read = [
             xp.matmul(head, xp.matrix_transpose(xg[:, sel, off : off + rows])) for sel, off in reads

@@ -832,7 +832,9 @@ def conv_weight_grad(
     grid = info.kind != "int" and all(s == 1 for s in g.stride)
     phases = None
     if info.kind != "int" and not grid:
-        phases = plan_weight_grad_phases(g, info.itemsize, device_kind(x), is_jax_namespace(xp))
+        phases = plan_weight_grad_phases(
+            g, info.itemsize, device_kind(x), is_jax_namespace(xp), info.kind == "real"
+        )
     per_tap = g.batch * g.in_channels * math.prod(out) * info.itemsize
     need = (
         per_tap * 2
@@ -851,7 +853,9 @@ def conv_weight_grad(
     x, gy = batch_chunks_only(x), batch_chunks_only(gy)
     x, gy = c_contiguous(xp, x), c_contiguous(xp, gy)
     if grid:
-        wplan = plan_weight_grad(g, info.itemsize, device_kind(x), is_jax_namespace(xp))
+        wplan = plan_weight_grad(
+            g, info.itemsize, device_kind(x), is_jax_namespace(xp), info.kind == "real"
+        )
         return weight_grad_grid(xp, x, gy, g, *wplan)
     if phases is not None:
         return weight_grad_phases(xp, x, gy, g, *phases)

@@ -1403,6 +1403,7 @@ class WeightGradPlan(NamedTuple):
     chunk: int | None  # grid positions contracted at a time (None: one product per tap)
     in_order: bool  # each chunk's stack is read after the sum so far (XLA)
     last_axis_stack: bool  # a chunk stacks the last kernel axis's taps only
+    dots: bool = False  # one channel in and out per group: each tap one vecdot
 
 
 #: A chunk stacks only the last kernel axis's taps where the other axes'
@@ -1416,7 +1417,7 @@ MIN_LAST_AXIS_STACK_ROWS = 32
 
 @functools.lru_cache(maxsize=1024)
 def plan_weight_grad(
-    g: Geometry, itemsize: int, device: str, unroll_limited: bool
+    g: Geometry, itemsize: int, device: str, unroll_limited: bool, real: bool = True
 ) -> WeightGradPlan:
     """How to run the stride-1 weight gradient (``_direct.weight_grad_grid``).
 
@@ -1442,6 +1443,14 @@ def plan_weight_grad(
     is two planes).  NumPy, same process, medians of 21 calls, against
     every tap stacked: 8x64x56^2 -> 64 3x3 0.86, 8x128x28^2 -> 128 0.95,
     8x256x14^2 -> 256 0.90, 8x32x32^2 -> 64 5x5 0.87 (see CHANGELOG).
+
+    ``dots`` (eager libraries, ``real`` dtypes, one channel in and out per
+    group: depthwise): each tap is one ``vecdot`` of its slice with the
+    output gradient over every position, instead of stacked slices
+    contracted by per-channel matrix-vector products.  NumPy, same
+    process, medians of 9: 8x256x28^2 3x3 0.71, 8x144x56^2 0.71,
+    8x576x14^2 0.60, 4x32x128^2 7x7 0.76, 1-d 8x256x1000 k31 0.65; with a
+    channel multiplier of 2 it ran 1.09, so only one channel out.
     """
     c = _COSTS[cost_table(device, unroll_limited)]
     in_order = bool(c["orders_work"])
@@ -1452,6 +1461,8 @@ def plan_weight_grad(
     chunk = _weight_grad_chunk(g, itemsize, rows, cache, g.taps, unroll_limited)
     if chunk is None:
         return WeightGradPlan(None, in_order, False)
+    if real and not unroll_limited and g.group_in == 1 and g.group_out == 1:
+        return WeightGradPlan(chunk, in_order, False, True)
     span = head_span(g)
     rows_last = g.kernel[-1] * g.group_in
     stacks = g.ndim > 1 and g.kernel[-1] > 1 and rows_last >= MIN_LAST_AXIS_STACK_ROWS
@@ -1463,7 +1474,7 @@ def plan_weight_grad(
 
 
 def plan_weight_grad_phases(
-    g: Geometry, itemsize: int, device: str, unroll_limited: bool
+    g: Geometry, itemsize: int, device: str, unroll_limited: bool, real: bool = True
 ) -> tuple[Geometry, WeightGradPlan] | None:
     """The stride-phase route of a strided weight gradient, or None for one product per tap.
 
@@ -1484,13 +1495,15 @@ def plan_weight_grad_phases(
     0.36, 4x4x4 stride 2 0.64, 4x4 stride 2 0.65, 5x5 stride 2 0.74, 3x3
     stride 2 0.86 / 0.99 / 0.97 (8x64x56^2 -> 128, 8x128x28^2 -> 256,
     8x256x14^2 -> 512), 1-d 9 taps stride 4 0.87; near-ties 0.93-1.05
-    (grouped, 2x2 stride 2, stride (2, 1)).
+    (grouped, 2x2 stride 2, stride (2, 1)).  Depthwise: ``dots`` as in
+    :func:`plan_weight_grad` (3x3 stride 2 8x128x56^2: 0.83 against the
+    stacked chunks).
     """
     phased = weight_grad_phase_geometry(g)
     if phased is None or unroll_limited or g.taps == 1:
         return None
     if phased.taps * (phased.in_channels // g.in_channels) == g.taps:
-        own = plan_weight_grad(phased, itemsize, device, unroll_limited)
+        own = plan_weight_grad(phased, itemsize, device, unroll_limited, real)
         if own.last_axis_stack:  # no tap to drop: the phases' own problem
             return phased, own
     c = _COSTS[cost_table(device, unroll_limited)]
@@ -1498,7 +1511,10 @@ def plan_weight_grad_phases(
     rows = g.batch * math.prod(phased.padded_spatial)
     rows -= grid_offset(phased, tuple(k - 1 for k in phased.kernel))
     chunk = _weight_grad_chunk(g, itemsize, rows, cache, g.taps, unroll_limited) if cache else None
-    return None if chunk is None else (phased, WeightGradPlan(chunk, bool(c["orders_work"]), False))
+    if chunk is None:
+        return None
+    dots = real and g.group_in == 1 and g.group_out == 1  # as in plan_weight_grad
+    return phased, WeightGradPlan(chunk, bool(c["orders_work"]), False, dots)
 
 
 def _weight_grad_chunk(

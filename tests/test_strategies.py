@@ -906,19 +906,24 @@ def test_weight_gradient_matches_the_reference_in_every_chunking(backend, c):
         (rows, False, False),
         (rows, False, True),
     ]
+    runs = [r + (False,) for r in runs]
+    if g.group_in == 1 and g.group_out == 1:  # and one vecdot per tap
+        runs.append((rows, False, False, True))
     eps = float(np.finfo(np.float64 if backend.has_float64 else np.float32).eps)
     terms = g.batch * math.prod(g.out_spatial)
     bound = 16 * eps * terms * np.abs(x64).max() * np.abs(gy64).max()
-    for chunk, in_order, last in runs:
+    for chunk, in_order, last, dots in runs:
 
-        def run(x, gy, chunk=chunk, in_order=in_order, last=last):
-            return _direct.weight_grad_grid(xp, x, gy, g, chunk, in_order, last)
+        def run(x, gy, chunk=chunk, in_order=in_order, last=last, dots=dots):
+            return _direct.weight_grad_grid(xp, x, gy, g, chunk, in_order, last, dots)
 
         got = _run(backend, run, x, gy)
         try:
             assert_close(backend, got, expected, dtype=dtype, bound=bound)
         except AssertionError as exc:
-            raise AssertionError(f"chunk {chunk}, in order {in_order}, last {last}: {exc}") from exc
+            raise AssertionError(
+                f"chunk {chunk}, in order {in_order}, last {last}, dots {dots}: {exc}"
+            ) from exc
 
 
 def test_weight_gradient_chunks_follow_the_cost_row():
@@ -932,7 +937,7 @@ def test_weight_gradient_chunks_follow_the_cost_row():
 
     # NumPy stacks the last kernel axis's taps only, in chunks three times as long
     p = _plan.plan_weight_grad(dense, 4, "cpu", False)
-    assert p == (even_chunk(64 * 3 * 4), False, True)
+    assert p == _plan.WeightGradPlan(even_chunk(64 * 3 * 4), False, True)
     assert p.chunk * 64 * 3 * 4 <= quarter
     assert _plan.head_span(dense) == 2 * 58 <= _plan.MAX_HEAD_SPAN_SHARE * p.chunk
     # under jax.jit every tap is stacked, in fewer chunks (each is traced), in order
@@ -947,24 +952,33 @@ def test_weight_gradient_chunks_follow_the_cost_row():
     ):
         p = _plan.plan_weight_grad(other, 4, "cpu", False)
         assert p.chunk is not None and not p.last_axis_stack, other
+    # depthwise (real dtypes, eager rows): one vecdot per tap
+    depthwise = dataclasses.replace(dense, groups=64)
+    assert _plan.plan_weight_grad(depthwise, 4, "cpu", False).dots
+    assert not _plan.plan_weight_grad(depthwise, 8, "cpu", False, real=False).dots
+    assert not _plan.plan_weight_grad(depthwise, 4, "cpu", True).dots
+    multiplier = dataclasses.replace(depthwise, out_channels=128)
+    assert not _plan.plan_weight_grad(multiplier, 4, "cpu", False).dots
     # the GPU row does not tile: one product per tap
-    assert _plan.plan_weight_grad(dense, 4, "gpu", False) == (None, False, False)
+    assert _plan.plan_weight_grad(dense, 4, "gpu", False) == _plan.WeightGradPlan(
+        None, False, False
+    )
     # a small problem is one chunk of every position
     small = _plan.Geometry(2, 3, 4, 1, (9, 9), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
     small_rows = 2 * 11 * 11 - _plan.grid_offset(small, (2, 2))
-    assert _plan.plan_weight_grad(small, 4, "cpu", False) == (small_rows, False, False)
+    assert _plan.plan_weight_grad(small, 4, "cpu", False) == _plan.WeightGradPlan(
+        small_rows, False, False
+    )
     # many channels: a quarter of the tile bytes holds under the shortest
     # chunk worth a product, so chunks are that long
     deep = dataclasses.replace(dense, in_channels=768, out_channels=768, in_spatial=(14, 14))
     assert 768 * 3 * 4 * _plan.MIN_WEIGHT_GRAD_CHUNK > quarter
-    assert _plan.plan_weight_grad(deep, 4, "cpu", False) == (
-        _plan.MIN_WEIGHT_GRAD_CHUNK,
-        False,
-        True,
+    assert _plan.plan_weight_grad(deep, 4, "cpu", False) == _plan.WeightGradPlan(
+        _plan.MIN_WEIGHT_GRAD_CHUNK, False, True
     )
     # where even that chunk's full stack passes the tile bytes, one product per tap
     wide = dataclasses.replace(dense, in_channels=1024, out_channels=1024)
-    assert _plan.plan_weight_grad(wide, 4, "cpu", False) == (None, False, False)
+    assert _plan.plan_weight_grad(wide, 4, "cpu", False) == _plan.WeightGradPlan(None, False, False)
 
 
 def _strided_weight_grad_reference(x, gy, c) -> np.ndarray:
@@ -1017,6 +1031,9 @@ def test_strided_weight_gradient_on_stride_phases_matches_the_reference(backend,
     plans = [(None, False, False), (rows // 3 + 1, False, False), (rows // 3 + 1, True, False)]
     if phased.taps * (phased.in_channels // g.in_channels) == g.taps:
         plans += [(rows // 3 + 1, False, True), (rows, True, True)]
+    plans = [p + (False,) for p in plans]
+    if g.group_in == 1 and g.group_out == 1:  # and one vecdot per read
+        plans.append((rows, False, False, True))
     for wplan in map(_plan.WeightGradPlan._make, plans):
 
         def run(x, gy, wplan=wplan):
@@ -1030,11 +1047,12 @@ def test_strided_weight_gradient_on_stride_phases_matches_the_reference(backend,
 
 
 def test_strided_weight_gradient_runs_on_the_stride_phases_on_eager_cpu_rows():
-    def route(kernel, stride, c=16, row="cpu", unroll_limited=False, dilation=None):
+    def route(kernel, stride, c=16, row="cpu", unroll_limited=False, dilation=None, groups=1):
         nsp = len(kernel)
         g = _plan.Geometry(
-            8, c, 32, 1, (64,) * nsp, kernel, stride, dilation or (1,) * nsp, ((1, 1),) * nsp
-        )
+            8, c, 32 * (groups == 1) or c, groups, (64,) * nsp, kernel, stride,
+            dilation or (1,) * nsp, ((1, 1),) * nsp,
+        )  # fmt: skip
         return g, _plan.plan_weight_grad_phases(g, 4, row, unroll_limited)
 
     stem, (phased, wplan) = route((7, 7), (2, 2), c=3)
@@ -1044,7 +1062,9 @@ def test_strided_weight_gradient_runs_on_the_stride_phases_on_eager_cpu_rows():
     assert phased.out_spatial == stem.out_spatial
     # chunks sized for the stem's own 49 taps, every tap stacked
     rows = 8 * 33 * 33 - _plan.grid_offset(phased, (3, 3))
-    assert wplan == (_plan._weight_grad_chunk(stem, 4, rows, 2**23, 49, False), False, False)
+    assert wplan == _plan.WeightGradPlan(
+        _plan._weight_grad_chunk(stem, 4, rows, 2**23, 49, False), False, False
+    )
     reads, order = _direct.weight_grad_phase_reads(stem, phased)
     assert sorted(order) == list(range(49)) and len(reads) < 49  # blocks of phases joined
     # where every sub-kernel tap is a tap, the phases' own plan (last axis stacked)
@@ -1056,6 +1076,8 @@ def test_strided_weight_gradient_runs_on_the_stride_phases_on_eager_cpu_rows():
     patches, (one, _) = route((16, 16), (16, 16), c=3)
     assert len(_direct.weight_grad_phase_reads(patches, one)[0]) == 1
     assert route((3, 3), (2, 2))[1] is not None
+    _, (_, depthwise) = route((3, 3), (2, 2), c=32, groups=32)
+    assert depthwise.dots  # one vecdot per read
     assert route((1, 1), (2, 2))[1] is None  # one tap: a strided slice
     assert route((4, 4), (2, 2), dilation=(2, 1))[1] is None  # strided and dilated
     assert route((7, 7), (2, 2), c=3, unroll_limited=True)[1] is None  # XLA: per tap
