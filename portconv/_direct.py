@@ -31,6 +31,8 @@ from ._plan import (
     phase_grid_shape,
     phase_tap_offsets,
     splits_column_phases,
+    stride_phases_read,
+    weight_grad_rows,
 )
 
 __all__ = [
@@ -317,13 +319,12 @@ def weight_grad_grid(
     of that stack.  ``dots`` (one channel in and out per group): each tap
     is one ``vecdot`` of its slice with ``gy`` over every position.
     """
-    xg, gyg, lines = _weight_grad_grids(xp, x, gy, g)
-    offsets = grid_tap_offsets(g)
-    rows = lines - offsets[-1]
+    xg, gyg = _weight_grad_grids(xp, x, gy, g)
+    rows = weight_grad_rows(g)
     if last_axis_stack and chunk is not None:
         return _weight_grad_last_axis(xp, xg, gyg, g, chunk, rows, in_order)
     cg = g.group_in
-    reads = [(slice(0, cg), off) for off in offsets]
+    reads = [(slice(0, cg), off) for off in grid_tap_offsets(g)]
     return _weight_grad_reads(xp, xg, gyg, g, reads, rows, chunk, in_order, dots=dots)
 
 
@@ -345,7 +346,7 @@ def weight_grad_phases(xp: Any, x: Any, gy: Any, g: Geometry, phased: Geometry, 
         for (lo, _), s, q, n in zip(g.pads, g.stride, phased.in_spatial, g.in_spatial)
     )
     x1 = pad_axes(xp, x, ext, "constant")
-    phases = tuple(min(s, k) for s, k in zip(g.stride, g.kernel))
+    phases = stride_phases_read(g)
     split = stride_phases(xp, x1, g.stride, phased.in_spatial)  # (N, C, *s, *Q)
     split = split[(slice(None), slice(None)) + tuple(slice(0, p) for p in phases) + (Ellipsis,)]
     split = reshape(xp, split, (g.batch, groups, cg) + phases + phased.in_spatial)
@@ -357,24 +358,24 @@ def weight_grad_phases(xp: Any, x: Any, gy: Any, g: Geometry, phased: Geometry, 
         gw = reshape(xp, gw, (g.out_channels,) + phases + (cg,) + phased.kernel)
         perm = (0, 1 + nsp) + tuple(v for i in range(nsp) for v in (2 + nsp + i, 1 + i))
         return reshape(xp, xp.permute_dims(gw, perm), (g.out_channels, cg) + g.kernel)
-    xg, gyg, lines = _weight_grad_grids(xp, xph, gy, phased)
-    rows = lines - grid_offset(phased, tuple(k - 1 for k in phased.kernel))
-    reads, order = weight_grad_phase_reads(g, phased)
-    chunk, in_order, dots = wplan.chunk, wplan.in_order, wplan.dots
-    return _weight_grad_reads(xp, xg, gyg, g, reads, rows, chunk, in_order, order, dots)
+    xg, gyg = _weight_grad_grids(xp, xph, gy, phased)
+    reads, place = weight_grad_phase_reads(g, phased)
+    rows, chunk, in_order, dots = weight_grad_rows(phased), wplan.chunk, wplan.in_order, wplan.dots
+    return _weight_grad_reads(xp, xg, gyg, g, reads, rows, chunk, in_order, place, dots)
 
 
 @functools.lru_cache(maxsize=256)
 def weight_grad_phase_reads(g: Geometry, phased: Geometry) -> tuple[tuple, tuple[int, ...] | None]:
-    """The reads of :func:`weight_grad_phases`: ``(rows, grid offset)`` and the taps' order.
+    """The reads of :func:`weight_grad_phases`: ``(rows, grid offset)`` and the taps' places.
 
     By sub-kernel tap ``m`` (one grid offset each), the phases ``r`` whose
     tap ``s * m + r`` lies inside the kernel, blocks of ``C_in/G`` rows;
     adjacent blocks at one offset are one read (every phase, where the
-    sub-kernel tap is whole).  The order is None where it is the kernel's.
+    sub-kernel tap is whole).  ``place[t]``: where the reads put the
+    kernel's tap ``t`` (flat, the last axis fastest); None where in order.
     """
     cg = g.group_in
-    phases = tuple(min(s, k) for s, k in zip(g.stride, g.kernel))
+    phases = stride_phases_read(g)
     reads: list[tuple[slice, int]] = []
     order = []
     for m in _taps(phased.kernel):
@@ -388,10 +389,15 @@ def weight_grad_phase_reads(g: Geometry, phased: Geometry) -> tuple[tuple, tuple
                 reads[-1] = (slice(reads[-1][0].start, (index + 1) * cg), off)
             else:
                 reads.append((slice(index * cg, (index + 1) * cg), off))
-    return tuple(reads), (None if order == list(range(g.taps)) else tuple(order))
+    if order == list(range(g.taps)):
+        return tuple(reads), None
+    place = [0] * g.taps
+    for i, t in enumerate(order):
+        place[t] = i
+    return tuple(reads), tuple(place)
 
 
-def _weight_grad_grids(xp: Any, x: Any, gy: Any, g: Geometry) -> tuple[Any, Any, int]:
+def _weight_grad_grids(xp: Any, x: Any, gy: Any, g: Geometry) -> tuple[Any, Any]:
     """``x`` and ``gy`` on the channel-major flat padded grid: ``(G, C/G, L)`` each."""
     nsp = g.ndim
     first = (1, 0) + tuple(range(2, 2 + nsp))
@@ -399,9 +405,9 @@ def _weight_grad_grids(xp: Any, x: Any, gy: Any, g: Geometry) -> tuple[Any, Any,
     grow = tuple((0, sp - o) for sp, o in zip(g.padded_spatial, g.out_spatial))
     gyg = pad_axes(xp, xp.permute_dims(gy, first), grow, "constant")
     lines = g.batch * math.prod(g.padded_spatial)
-    xg = reshape(xp, xg, (g.groups, g.in_channels // g.groups, lines))
+    xg = reshape(xp, xg, (g.groups, g.group_in, lines))
     gyg = reshape(xp, gyg, (g.groups, g.group_out, lines))
-    return xg, gyg, lines
+    return xg, gyg
 
 
 def _weight_grad_reads(
@@ -413,13 +419,13 @@ def _weight_grad_reads(
     rows: int,
     chunk: int | None,
     in_order: bool,
-    order: tuple[int, ...] | None = None,
+    place: tuple[int, ...] | None = None,
     dots: bool = False,
 ) -> Any:
     # The products of ``weight_grad_grid``: the rows ``reads[i][0]`` of each
     # group of ``xg`` from grid offset ``reads[i][1]``, read in turn, are the
-    # kernel's taps times ``C_in/G`` rows: in the order ``order`` (flat tap
-    # indices) or, when None, the kernel's (the last axis fastest).  ``dots``:
+    # kernel's taps times ``C_in/G`` rows, tap ``t`` at ``place[t]`` (None:
+    # in the kernel's order, the last axis fastest).  ``dots``:
     # one ``vecdot`` per read over every position (one channel in and out).
     groups, cg, cog = g.groups, g.group_in, g.group_out
     if dots:
@@ -444,10 +450,7 @@ def _weight_grad_reads(
             # (G, T * Cg, Cog): tap-major rows, as the concat stacked them
             acc = _accumulate(acc, xp.matmul(cols, xp.matrix_transpose(gyg[..., start:stop])))
         gw = reshape(xp, acc, (groups, g.taps, cg, cog))
-    if order is not None:  # the taps in the kernel's order (a small gather of the weights)
-        place = [0] * len(order)
-        for i, t in enumerate(order):
-            place[t] = i
+    if place is not None:  # the taps in the kernel's order (a small gather of the weights)
         gw = xp.take(gw, xp.asarray(place, device=device_of(gw)), axis=1)
     gw = xp.permute_dims(gw, (0, 3, 2, 1))  # (G, Cog, Cg, T)
     return reshape(xp, gw, (g.out_channels, cg) + g.kernel)

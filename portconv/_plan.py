@@ -1091,6 +1091,16 @@ def dilation_split_geometry(g: Geometry) -> Geometry | None:
     )
 
 
+def stride_phases_read(g: Geometry) -> tuple[int, ...]:
+    """The stride phases ``g``'s kernel reads along each axis: ``min(stride, k)``."""
+    return tuple(min(s, k) for s, k in zip(g.stride, g.kernel))
+
+
+def weight_grad_rows(g: Geometry) -> int:
+    """Positions of the flat padded grid that every tap of stride-1 ``g`` can read."""
+    return g.batch * math.prod(g.padded_spatial) - grid_offset(g, tuple(k - 1 for k in g.kernel))
+
+
 def weight_grad_phase_geometry(g: Geometry) -> Geometry | None:
     """The stride-1 weight gradient that ``g``'s stride phases pose; None unless strided.
 
@@ -1108,7 +1118,7 @@ def weight_grad_phase_geometry(g: Geometry) -> Geometry | None:
     if not any(strided) or any(s and d > 1 for s, d in zip(strided, g.dilation)):
         return None
     nsp = g.ndim
-    phases = tuple(min(s, k) for s, k in zip(g.stride, g.kernel))
+    phases = stride_phases_read(g)
     sub = tuple(-(-k // s) for k, s in zip(g.kernel, g.stride))
     lengths = tuple(
         o + k - 1 if s else n for o, k, s, n in zip(g.out_spatial, sub, strided, g.in_spatial)
@@ -1463,7 +1473,7 @@ def plan_weight_grad(
     c = _COSTS[cost_table(device, unroll_limited)]
     in_order = bool(c["orders_work"])
     cache = c["tile_bytes"]
-    rows = g.batch * math.prod(g.padded_spatial) - grid_offset(g, tuple(k - 1 for k in g.kernel))
+    rows = weight_grad_rows(g)
     if not cache or rows <= 0:
         return WeightGradPlan(None, in_order, False)
     chunk = _weight_grad_chunk(g, itemsize, rows, cache, g.taps, unroll_limited)
@@ -1510,14 +1520,13 @@ def plan_weight_grad_phases(
     phased = weight_grad_phase_geometry(g)
     if phased is None or unroll_limited or g.taps == 1:
         return None
-    if phased.taps * (phased.in_channels // g.in_channels) == g.taps:
+    if phased.taps * math.prod(stride_phases_read(g)) == g.taps:
         own = plan_weight_grad(phased, itemsize, device, unroll_limited, real)
         if own.last_axis_stack:  # no tap to drop: the phases' own problem
             return phased, own
     c = _COSTS[cost_table(device, unroll_limited)]
     cache = c["tile_bytes"]
-    rows = g.batch * math.prod(phased.padded_spatial)
-    rows -= grid_offset(phased, tuple(k - 1 for k in phased.kernel))
+    rows = weight_grad_rows(phased)
     chunk = _weight_grad_chunk(g, itemsize, rows, cache, g.taps, unroll_limited) if cache else None
     if chunk is None:
         return None

@@ -877,6 +877,22 @@ def _weight_grad_reference(x, gy, c) -> np.ndarray:
     return gw
 
 
+def _weight_grad_case(backend, c, g):
+    """Inputs of geometry ``g`` on ``backend``, the reference gradient and its error bound."""
+    rng = np.random.default_rng(c["seed"])
+    x64 = rng.standard_normal((g.batch, g.in_channels) + g.in_spatial)
+    gy64 = rng.standard_normal((g.batch, g.out_channels) + g.out_spatial)
+    expected = _weight_grad_reference(x64, gy64, c)
+    dtype = backend.dtype("float64") if backend.has_float64 else backend.dtype("float32")
+    x = backend.xp.astype(backend.asarray(x64), dtype)
+    gy = backend.xp.astype(backend.asarray(gy64), dtype)
+    xp = namespace_of("test", x=x, gy=gy)
+    eps = float(np.finfo(np.float64 if backend.has_float64 else np.float32).eps)
+    terms = g.batch * math.prod(g.out_spatial)
+    bound = 16 * eps * terms * np.abs(x64).max() * np.abs(gy64).max()
+    return x, gy, xp, expected, dtype, bound
+
+
 @settings(max_examples=n_examples(EXAMPLES))
 @given(c=geometries())
 def test_weight_gradient_matches_the_reference_in_every_chunking(backend, c):
@@ -886,17 +902,8 @@ def test_weight_gradient_matches_the_reference_in_every_chunking(backend, c):
     g = _case_geometry(c)
     if min(g.out_spatial) < 1:
         return
-    rng = np.random.default_rng(c["seed"])
-    x64 = rng.standard_normal((g.batch, g.in_channels) + g.in_spatial)
-    gy64 = rng.standard_normal((g.batch, g.out_channels) + g.out_spatial)
-    expected = _weight_grad_reference(x64, gy64, c)
-    dtype = backend.dtype("float64") if backend.has_float64 else backend.dtype("float32")
-    x = backend.xp.astype(backend.asarray(x64), dtype)
-    gy = backend.xp.astype(backend.asarray(gy64), dtype)
-    xp = namespace_of("test", x=x, gy=gy)
-    rows = g.batch * math.prod(g.padded_spatial) - _plan.grid_offset(
-        g, tuple(k - 1 for k in g.kernel)
-    )
+    x, gy, xp, expected, dtype, bound = _weight_grad_case(backend, c, g)
+    rows = _plan.weight_grad_rows(g)
     # one product per tap; uneven chunks (the last one shorter), in order or
     # not, every tap stacked or the last axis's only; one chunk of every position
     runs = [
@@ -911,9 +918,6 @@ def test_weight_gradient_matches_the_reference_in_every_chunking(backend, c):
     runs = [r + (False,) for r in runs]
     if g.group_in == 1 and g.group_out == 1:  # and one vecdot per tap
         runs.append((rows, False, False, True))
-    eps = float(np.finfo(np.float64 if backend.has_float64 else np.float32).eps)
-    terms = g.batch * math.prod(g.out_spatial)
-    bound = 16 * eps * terms * np.abs(x64).max() * np.abs(gy64).max()
     for chunk, in_order, last, dots in runs:
 
         def run(x, gy, chunk=chunk, in_order=in_order, last=last, dots=dots):
@@ -996,21 +1000,12 @@ def test_strided_weight_gradient_on_stride_phases_matches_the_reference(backend,
     phased = _plan.weight_grad_phase_geometry(g)
     assert phased is not None and phased.out_spatial == g.out_spatial
     assert all(k * s >= kk for k, s, kk in zip(phased.kernel, g.stride, g.kernel))
-    rng = np.random.default_rng(c["seed"])
-    x64 = rng.standard_normal((g.batch, g.in_channels) + g.in_spatial)
-    gy64 = rng.standard_normal((g.batch, g.out_channels) + g.out_spatial)
-    expected = _weight_grad_reference(x64, gy64, c)
-    dtype = backend.dtype("float64") if backend.has_float64 else backend.dtype("float32")
-    x = backend.xp.astype(backend.asarray(x64), dtype)
-    gy = backend.xp.astype(backend.asarray(gy64), dtype)
-    xp = namespace_of("test", x=x, gy=gy)
+    x, gy, xp, expected, dtype, bound = _weight_grad_case(backend, c, g)
     rows = g.batch * math.prod(phased.padded_spatial)
-    eps = float(np.finfo(np.float64 if backend.has_float64 else np.float32).eps)
-    bound = 16 * eps * g.batch * math.prod(g.out_spatial) * np.abs(x64).max() * np.abs(gy64).max()
     # one product per read, chunks (in order or not), and, where every
     # sub-kernel tap is a tap, the phases' own problem with its last axis stacked
     plans = [(None, False, False), (rows // 3 + 1, False, False), (rows // 3 + 1, True, False)]
-    if phased.taps * (phased.in_channels // g.in_channels) == g.taps:
+    if phased.taps * math.prod(_plan.stride_phases_read(g)) == g.taps:
         plans += [(rows // 3 + 1, False, True), (rows, True, True)]
     plans = [p + (False,) for p in plans]
     if g.group_in == 1 and g.group_out == 1:  # and one vecdot per read
