@@ -3,7 +3,14 @@
 Usage::
 
     git archive <rev> portconv | tar -x -C OLD      # the old tree's package in OLD/portconv
-    python benchmarks/ab.py OLD [--set weight|strided|depthwise] [--runs N]
+    python benchmarks/ab.py OLD [--set weight|strided|depthwise|input] [--runs N]
+    python benchmarks/ab.py OLD --set eval|train|unusual|networks|sequences [--runs N]
+
+The sets ``weight``, ``strided`` and ``depthwise`` time ``conv_weight_grad``,
+``input`` times ``conv_input_grad`` (layers whose kernel is narrower than
+their stride, ResNet's 1x1 stride-2 shortcuts among them); the names of
+``benchmarks/sweep.py``'s sets time the forward call (``correlate`` or
+``conv``) of each shape whose plan differs between the trees.
 
 Imports ``OLD/portconv`` as a second package (``portconv_old``) next to this
 checkout's ``portconv`` and times one call of each on every layer of the set,
@@ -28,6 +35,8 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from sweep import SETS as SWEEP_SETS  # noqa: E402
 
 import portconv  # noqa: E402
 
@@ -62,7 +71,19 @@ SETS = {
         ((8, 256, 1000), (256, 1, 31), {"padding": 15, "groups": 256}),
         ((8, 64, 28, 28), (128, 1, 3, 3), {"padding": 1, "groups": 64}),
     ),
+    "input": (
+        ((8, 64, 56, 56), (128, 64, 1, 1), {"stride": 2}),
+        ((8, 128, 28, 28), (256, 128, 1, 1), {"stride": 2}),
+        ((8, 256, 14, 14), (512, 256, 1, 1), {"stride": 2}),
+        ((2, 64, 28, 28), (128, 64, 1, 1), {"stride": 2}),
+        ((8, 32, 32, 32), (32, 32, 2, 2), {"stride": 3}),
+        ((4, 16, 4000), (32, 16, 3), {"stride": 4, "padding": 1}),
+        ((2, 8, 16, 16, 16), (16, 8, 1, 1, 1), {"stride": 2}),
+        ((4, 32, 32, 32), (64, 32, 3, 1), {"stride": 2, "padding": (1, 0)}),
+    ),
 }
+#: Sets timed on ``conv_input_grad`` (the others: ``conv_weight_grad``).
+INPUT_GRAD_SETS = ("input",)
 
 
 def load_old(tree: pathlib.Path):
@@ -84,27 +105,84 @@ def _ms(call, times: list[float]) -> None:
     times.append(time.perf_counter() - start)
 
 
+def _planned(module, call):
+    """The top-level plans ``call`` makes with ``module`` (a portconv package)."""
+    core = module._core
+    plans = []
+    original = core.plan_correlation
+
+    def spy(*args, **kwargs):
+        plans.append(original(*args, **kwargs))
+        return plans[-1]
+
+    core.plan_correlation = spy
+    try:
+        call()
+    finally:
+        core.plan_correlation = original
+    return plans
+
+
+def _forward_cases(old, name: str, rng):
+    """(label, old call, new call) of each shape of a sweep set whose plan changed."""
+    for shape in SWEEP_SETS[name]:
+        x = rng.standard_normal(shape.x, dtype=np.float32)
+        w = rng.standard_normal(shape.w, dtype=np.float32)
+        if shape.kind == "signal":
+            kw = {"mode": shape.mode}
+            calls = [lambda m=m, x=x, w=w, kw=kw: m.correlate(x, w, **kw) for m in (old, portconv)]
+        else:
+            kw = dict(
+                stride=shape.stride,
+                padding=shape.padding,
+                dilation=shape.dilation,
+                groups=shape.groups,
+            )
+            calls = [lambda m=m, x=x, w=w, kw=kw: m.conv(x, w, **kw) for m in (old, portconv)]
+        before, after = (_planned(m, c) for m, c in zip((old, portconv), calls))
+        if [repr(p) for p in before] != [repr(p) for p in after]:
+            yield shape.name, calls[0], calls[1]
+
+
+def _grad_cases(old, name: str, rng):
+    for xs, ws, kw in SETS[name]:
+        x = rng.standard_normal(xs, dtype=np.float32)
+        w = rng.standard_normal(ws, dtype=np.float32)
+        gy = rng.standard_normal(portconv.conv(x, w, **kw).shape, dtype=np.float32)
+        if name in INPUT_GRAD_SETS:
+
+            def run_old(xs=xs, w=w, gy=gy, kw=kw):
+                return old.conv_input_grad(xs, w, gy, **kw)
+
+            def run_new(xs=xs, w=w, gy=gy, kw=kw):
+                return portconv.conv_input_grad(xs, w, gy, **kw)
+
+        else:
+
+            def run_old(x=x, ws=ws, gy=gy, kw=kw):
+                return old.conv_weight_grad(x, ws, gy, **kw)
+
+            def run_new(x=x, ws=ws, gy=gy, kw=kw):
+                return portconv.conv_weight_grad(x, ws, gy, **kw)
+
+        yield f"{xs} {ws} {kw}", run_old, run_new
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("old", type=pathlib.Path, help="a directory holding the old portconv/")
-    parser.add_argument("--set", choices=tuple(SETS), default="weight")
+    parser.add_argument("--set", choices=tuple(SETS) + tuple(SWEEP_SETS), default="weight")
     parser.add_argument("--runs", type=int, default=11)
     args = parser.parse_args(argv)
     old = load_old(args.old)
     rng = np.random.default_rng(0)
-    print(f"conv_weight_grad, set {args.set}, NumPy {np.__version__}, medians of {args.runs}")
-    for xs, ws, kw in SETS[args.set]:
-        x = rng.standard_normal(xs, dtype=np.float32)
-        y = portconv.conv(x, rng.standard_normal(ws, dtype=np.float32), **kw)
-        gy = rng.standard_normal(y.shape, dtype=np.float32)
-
-        def run_old(x=x, ws=ws, gy=gy, kw=kw):
-            return old.conv_weight_grad(x, ws, gy, **kw)
-
-        def run_new(x=x, ws=ws, gy=gy, kw=kw):
-            return portconv.conv_weight_grad(x, ws, gy, **kw)
-
-        a, b = run_old(), run_new()
+    forward = args.set in SWEEP_SETS
+    what = "forward calls whose plan changed" if forward else "conv_weight_grad"
+    what = "conv_input_grad" if args.set in INPUT_GRAD_SETS else what
+    print(f"{what}, set {args.set}, NumPy {np.__version__}, medians of {args.runs}")
+    cases = (_forward_cases if forward else _grad_cases)(old, args.set, rng)
+    for label, run_old, run_new in cases:
+        a, b = np.asarray(run_old()), np.asarray(run_new())
         err = float(np.abs(a - b).max() / np.abs(a).max())
         t_old: list[float] = []
         t_new: list[float] = []
@@ -113,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
             for call, times in pairs if r % 2 else pairs[::-1]:
                 _ms(call, times)
         mo, mn = 1e3 * np.median(t_old), 1e3 * np.median(t_new)
-        print(f"{xs} {ws} {kw}: old {mo:.2f} ms, new {mn:.2f} ms, {mn / mo:.2f}, diff {err:.1e}")
+        print(f"{label}: old {mo:.3g} ms, new {mn:.3g} ms, {mn / mo:.2f}, diff {err:.1e}")
 
 
 if __name__ == "__main__":

@@ -443,16 +443,24 @@ def _scatter_reference(gy, w, in_spatial, stride, pads, groups):
         ((14,), (5,), (3,), ((2, 2),), 1),
         ((5, 6, 4), (2, 3, 2), (2, 2, 2), ((0, 0), (1, 0), (0, 1)), 1),
         ((10, 9), (3, 2), (3, 2), ((1, 2), (0, 1)), 2),  # more inputs than the taps reach
+        # kernels narrower than the stride: phases no tap meets are zeros
+        ((9, 8), (1, 1), (2, 2), ((0, 0), (0, 0)), 1),
+        ((13,), (2,), (3,), ((1, 0),), 2),
+        ((8, 9), (1, 3), (2, 2), ((0, 0), (1, 1)), 1),
     ],
 )
 def test_sub_pixel_phases_interleave_either_way(
-    backend, in_spatial, kernel, stride, pads, groups, last
+    backend, in_spatial, kernel, stride, pads, groups, last, monkeypatch
 ):
     # conv_transpose / conv_input_grad interleave the phases channels-first or
     # channels-last (``_plan.phases_last``: by cost row and multiply-adds per
     # output); both forms on every backend, whichever the planner would pick
     from portconv import _transpose
 
+    def no_zero_insertion(*args):
+        raise AssertionError("zero insertion ran instead of the sub-pixel phases")
+
+    monkeypatch.setattr(_transpose, "_zero_insertion", no_zero_insertion)
     rng = np.random.default_rng(len(in_spatial) + sum(kernel))
     cg, cog, n = 3, 2, 2
     out = tuple(
