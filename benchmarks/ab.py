@@ -7,8 +7,9 @@ Usage::
     python benchmarks/ab.py OLD --set eval|train|unusual|networks|sequences [--runs N]
 
 The sets ``weight``, ``strided`` and ``depthwise`` time ``conv_weight_grad``,
-``input`` times ``conv_input_grad`` (layers whose kernel is narrower than
-their stride, ResNet's 1x1 stride-2 shortcuts among them); the names of
+``input`` times ``conv_input_grad`` of strided layers (kernels narrower
+than their stride, ResNet's 1x1 stride-2 shortcuts among them, then wider
+ones); the names of
 ``benchmarks/sweep.py``'s sets time the forward call (``correlate`` or
 ``conv``) of each shape whose plan differs between the trees.
 
@@ -80,6 +81,14 @@ SETS = {
         ((4, 16, 4000), (32, 16, 3), {"stride": 4, "padding": 1}),
         ((2, 8, 16, 16, 16), (16, 8, 1, 1, 1), {"stride": 2}),
         ((4, 32, 32, 32), (64, 32, 3, 1), {"stride": 2, "padding": (1, 0)}),
+        ((8, 64, 56, 56), (128, 64, 3, 3), {"stride": 2, "padding": 1}),
+        ((8, 128, 28, 28), (256, 128, 3, 3), {"stride": 2, "padding": 1}),
+        ((8, 256, 14, 14), (512, 256, 3, 3), {"stride": 2, "padding": 1}),
+        ((8, 32, 112, 112), (32, 32, 3, 3), {"stride": 2, "padding": 1}),
+        ((8, 3, 224, 224), (64, 3, 7, 7), {"stride": 2, "padding": 3}),
+        ((16, 32, 32, 32), (64, 32, 5, 5), {"stride": 2, "padding": 2}),
+        ((16, 64, 4000), (64, 64, 9), {"stride": 4, "padding": 4}),
+        ((2, 8, 16, 16, 16), (16, 8, 3, 3, 3), {"stride": 2, "padding": 1}),
     ),
 }
 #: Sets timed on ``conv_input_grad`` (the others: ``conv_weight_grad``).

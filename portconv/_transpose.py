@@ -5,14 +5,18 @@ Two formulations on the one correlation core:
 * **sub-pixel** (dilation 1): output position ``i = q*stride + r`` only meets
   the taps ``t = r + stride*m``, so each of the ``prod(stride)`` phases ``r``
   is a plain stride-1 correlation of ``grad_output`` with the sub-kernel
-  ``w[r::stride]``; one transposing copy interleaves the phases.  It does
-  exactly the useful multiply-adds.  On NumPy-like CPU libraries, for
+  ``w[r::stride]``; one transposing copy interleaves the phases.  Phases of
+  one sub-kernel shape share one correlation, and for few channels the
+  sub-kernels are zero-extended to the widest, so every phase shares it
+  (``_plan.merge_phases``: more multiply-adds, fewer copies); otherwise it
+  does exactly the useful multiply-adds.  On NumPy-like CPU libraries, for
   shallow contractions, the phases are computed channels-last, so that copy
   moves runs of ``stride[-1] * channels`` values, and the result is a
   channels-first view of channels-last memory (``_plan.phases_last``).
 * **zero insertion** (any dilation): ``grad_output`` is dilated by ``stride``
   with zeros and correlated with the flipped kernel: ``prod(stride)`` times
-  the useful work, used only when a strided axis is also dilated.
+  the useful work, used only when a strided axis is also dilated or the
+  phases are too many to unroll (over 64).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 from ._compat import device_kind, device_of, is_jax_namespace, reshape
 from ._core import correlate_nd, make_plan
 from ._fft import dilate_kernel
-from ._plan import Geometry, phases_last
+from ._plan import Geometry, merge_phases, phases_last
 
 __all__ = ["input_grad"]
 
@@ -41,14 +45,28 @@ def _swap_channels(xp: Any, w: Any, groups: int) -> Any:
 
 
 def input_grad(
-    xp, gy, w, in_spatial, stride, dilation, pads, groups, info, budget, func, method, last=None
+    xp,
+    gy,
+    w,
+    in_spatial,
+    stride,
+    dilation,
+    pads,
+    groups,
+    info,
+    budget,
+    func,
+    method,
+    last=None,
+    merge=None,
 ):
     """VJP of ``correlate(x, w)`` w.r.t. ``x`` for ``gy`` of shape ``(N, C_out, *O)``.
 
     Returns ``(N, groups * w.shape[1], *in_spatial)``.  Plans (and checks the
     budget) before allocating anything of the output's size.  ``last``: the
     sub-pixel phases channels-last or not (None: as ``_plan.phases_last``
-    decides; tests force both).
+    decides); ``merge``: phases of unequal sub-kernels as one correlation or
+    not (None: as ``_plan.merge_phases`` decides).  Tests force both.
     """
     strided = any(s > 1 for s in stride)
     # sub-pixel multiplies only taps: phases no tap meets (a kernel narrower
@@ -59,7 +77,7 @@ def input_grad(
     phased = math.prod(stride) <= 64
     if strided and phased and all(d == 1 for d in dilation):
         return _sub_pixel(
-            xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, method, last
+            xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, method, last, merge
         )
     return _zero_insertion(
         xp, gy, w, in_spatial, stride, dilation, pads, groups, info, budget, func, method
@@ -84,7 +102,9 @@ def _zero_insertion(
     return correlate_nd(xp, z, _swap_channels(xp, w, groups), plan)
 
 
-def _sub_pixel(xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, method, last):
+def _sub_pixel(
+    xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, method, last, merge
+):
     n, c_out = gy.shape[0], gy.shape[1]
     c_in = groups * w.shape[1]
     kernel = tuple(w.shape[2:])
@@ -100,6 +120,13 @@ def _sub_pixel(xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, 
         sub = tuple(len(range(ri, k, s)) for ri, k, s in zip(r, kernel, stride))
         if 0 not in sub:
             by_sub.setdefault(sub, []).append(r)
+    every = [r for rs in by_sub.values() for r in rs]
+    if len(by_sub) > 1 and len(every) == math.prod(stride):
+        if merge is None:
+            merge = merge_phases(kernel, stride, c_out // groups, c_in // groups)
+        if merge:  # zero-extended to the widest sub-kernel, in phase order
+            widest = tuple(-(-k // s) for k, s in zip(kernel, stride))
+            by_sub = {widest: list(itertools.product(*(range(s) for s in stride)))}
     plans = {}
     for sub, rs in by_sub.items():
         ppads = tuple((kr - 1, ql - o) for kr, ql, o in zip(sub, q_len, out))
@@ -126,7 +153,9 @@ def _sub_pixel(xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, 
         parts = []
         for r in rs:
             sl = tuple(slice(ri, None, s) for ri, s in zip(r, stride))
-            wr = _swap_channels(xp, w[(slice(None), slice(None)) + sl], groups)
+            wr = _swap_channels(
+                xp, _zero_extended(xp, w[(slice(None), slice(None)) + sl], sub), groups
+            )
             parts.append(reshape(xp, wr, (groups, cig) + tuple(wr.shape[1:])))
         wcat = xp.stack(parts, axis=1) if len(parts) > 1 else xp.expand_dims(parts[0], axis=1)
         wcat = reshape(xp, wcat, (groups * len(rs) * cig,) + tuple(wcat.shape[3:]))
@@ -148,6 +177,18 @@ def _sub_pixel(xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, 
         full = interleave(xp, stacked, stride, (n, 1, c_in), q_len)
     keep = tuple(slice(lo, lo + nx) for (lo, _), nx in zip(pads, in_spatial))
     return full[(slice(None), slice(None)) + keep]
+
+
+def _zero_extended(xp, w, sub):
+    """``w`` with zero taps appended along the kernel axes up to the shape ``sub``."""
+    for i, k in enumerate(sub):
+        axis = 2 + i
+        short = k - w.shape[axis]
+        if short:
+            shape = tuple(w.shape[:axis]) + (short,) + tuple(w.shape[axis + 1 :])
+            zeros = xp.zeros(shape, dtype=w.dtype, device=device_of(w))
+            w = xp.concat([w, zeros], axis=axis)
+    return w
 
 
 def _along(x, axis, index):

@@ -434,6 +434,7 @@ def _scatter_reference(gy, w, in_spatial, stride, pads, groups):
     return grad[(slice(None), slice(None)) + keep]
 
 
+@pytest.mark.parametrize("merge", [False, True], ids=["separate", "merged"])
 @pytest.mark.parametrize("last", [False, True], ids=["phases-first", "phases-last"])
 @pytest.mark.parametrize(
     "in_spatial, kernel, stride, pads, groups",
@@ -450,11 +451,13 @@ def _scatter_reference(gy, w, in_spatial, stride, pads, groups):
     ],
 )
 def test_sub_pixel_phases_interleave_either_way(
-    backend, in_spatial, kernel, stride, pads, groups, last, monkeypatch
+    backend, in_spatial, kernel, stride, pads, groups, last, merge, monkeypatch
 ):
     # conv_transpose / conv_input_grad interleave the phases channels-first or
     # channels-last (``_plan.phases_last``: by cost row and multiply-adds per
-    # output); both forms on every backend, whichever the planner would pick
+    # output), and run phases of unequal sub-kernels separately or merged
+    # (``_plan.merge_phases``); every form on every backend, whichever the
+    # planner would pick
     from portconv import _transpose
 
     def no_zero_insertion(*args):
@@ -478,7 +481,20 @@ def test_sub_pixel_phases_interleave_either_way(
 
     def run(gy, w):
         return _transpose.input_grad(
-            xp, gy, w, in_spatial, stride, dilation, pads, groups, info, 2**40, "t", "direct", last
+            xp,
+            gy,
+            w,
+            in_spatial,
+            stride,
+            dilation,
+            pads,
+            groups,
+            info,
+            2**40,
+            "t",
+            "direct",
+            last,
+            merge,
         )
 
     bound = _bound(backend, gy64, w64, expected.shape) * math.sqrt(cog * groups + 1)
@@ -492,6 +508,21 @@ def test_phases_go_channels_last_on_numpy_like_rows_for_shallow_contractions():
     # off under XLA (its transposed convolution already ran under lax's time)
     # and on the unmeasured GPU row
     assert not _plan.phases_last("cpu", True, 1) and not _plan.phases_last("gpu", False, 1)
+
+
+def test_sub_pixel_phases_merge_for_few_channels_and_bounded_waste():
+    # 3x3 stride 2: 16 products for 9 taps; merged up to 64 "channels"
+    assert _plan.merge_phases((3, 3), (2, 2), 64, 128)  # 42.7
+    assert _plan.merge_phases((3, 3), (2, 2), 128, 128)  # 64
+    assert not _plan.merge_phases((3, 3), (2, 2), 128, 256)  # 85.3
+    assert not _plan.merge_phases((3, 3), (2, 2), 256, 512)
+    # and up to 2.5 products per tap: 3x3x3 stride 2 (64 for 27) and a 5-tap
+    # 1-d kernel at stride 4 (8 for 5) merge; 5x5 stride 4 (64 for 25) and
+    # 1x1 stride 2 (4 for 1) do not
+    assert _plan.merge_phases((3, 3, 3), (2, 2, 2), 8, 16)
+    assert _plan.merge_phases((5,), (4,), 8, 8)
+    assert not _plan.merge_phases((5, 5), (4, 4), 8, 8)
+    assert not _plan.merge_phases((1, 1), (2, 2), 8, 8)
 
 
 def test_batch_gemm_joins_samples_of_im2col_on_numpy_like_rows():
