@@ -4,14 +4,15 @@ Usage::
 
     git archive <rev> portconv | tar -x -C OLD      # the old tree's package in OLD/portconv
     python benchmarks/ab.py OLD [--set weight|strided|depthwise|input] [--runs N]
-    python benchmarks/ab.py OLD --set eval|train|unusual|networks|sequences [--runs N]
+    python benchmarks/ab.py OLD --set eval|train|unusual|networks|sequences [--all] [--runs N]
 
 The sets ``weight``, ``strided`` and ``depthwise`` time ``conv_weight_grad``,
 ``input`` times ``conv_input_grad`` of strided layers (kernels narrower
 than their stride, ResNet's 1x1 stride-2 shortcuts among them, then wider
 ones); the names of
 ``benchmarks/sweep.py``'s sets time the forward call (``correlate`` or
-``conv``) of each shape whose plan differs between the trees.
+``conv``) of each shape whose plan differs between the trees (``--all``:
+of every shape).
 
 Imports ``OLD/portconv`` as a second package (``portconv_old``) next to this
 checkout's ``portconv`` and times one call of each on every layer of the set,
@@ -132,8 +133,8 @@ def _planned(module, call):
     return plans
 
 
-def _forward_cases(old, name: str, rng):
-    """(label, old call, new call) of each shape of a sweep set whose plan changed."""
+def _forward_cases(old, name: str, rng, every: bool = False):
+    """(label, old call, new call) of each shape of a sweep set whose plan changed (or all)."""
     for shape in SWEEP_SETS[name]:
         x = rng.standard_normal(shape.x, dtype=np.float32)
         w = rng.standard_normal(shape.w, dtype=np.float32)
@@ -149,7 +150,7 @@ def _forward_cases(old, name: str, rng):
             )
             calls = [lambda m=m, x=x, w=w, kw=kw: m.conv(x, w, **kw) for m in (old, portconv)]
         before, after = (_planned(m, c) for m, c in zip((old, portconv), calls))
-        if [repr(p) for p in before] != [repr(p) for p in after]:
+        if every or [repr(p) for p in before] != [repr(p) for p in after]:
             yield shape.name, calls[0], calls[1]
 
 
@@ -182,14 +183,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("old", type=pathlib.Path, help="a directory holding the old portconv/")
     parser.add_argument("--set", choices=tuple(SETS) + tuple(SWEEP_SETS), default="weight")
     parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument(
+        "--all", action="store_true", help="sweep sets: time every shape, not only changed plans"
+    )
     args = parser.parse_args(argv)
     old = load_old(args.old)
     rng = np.random.default_rng(0)
     forward = args.set in SWEEP_SETS
-    what = "forward calls whose plan changed" if forward else "conv_weight_grad"
+    what = "conv_weight_grad"
+    if forward:
+        what = "forward calls" + ("" if args.all else " whose plan changed")
     what = "conv_input_grad" if args.set in INPUT_GRAD_SETS else what
     print(f"{what}, set {args.set}, NumPy {np.__version__}, medians of {args.runs}")
-    cases = (_forward_cases if forward else _grad_cases)(old, args.set, rng)
+    if forward:
+        cases = _forward_cases(old, args.set, rng, args.all)
+    else:
+        cases = _grad_cases(old, args.set, rng)
     for label, run_old, run_new in cases:
         a, b = np.asarray(run_old()), np.asarray(run_new())
         err = float(np.abs(a - b).max() / np.abs(a).max())

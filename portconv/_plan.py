@@ -962,6 +962,48 @@ def merge_phases(kernel: tuple[int, ...], stride: tuple[int, ...], c_in: int, c_
     )
 
 
+#: The transposed convolution computes every tap's products first (see
+#: :func:`col2im_phases`) from this many channels per phase output ...
+COL2IM_MIN_CHANNELS = 16
+#: ... when its products hold at most this many times the values of the
+#: stacks the sub-pixel correlations would build.
+COL2IM_SLACK = 1.15
+
+
+def col2im_phases(
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    c_in: int,
+    c_out: int,
+    groups: int,
+    stacked_taps: int,
+    device: str,
+) -> bool:
+    """Whether the sub-pixel phases are summed from every tap's products (col2im).
+
+    The phases' correlations (``_transpose``) stack ``stacked_taps`` shifted
+    copies of the output gradient's ``c_out`` channels per position (the
+    widest sub-kernel's taps once merged, every tap otherwise) and multiply
+    by a thin weight.  ``col2im`` instead multiplies the output gradient,
+    channels-last, by the whole weight at once, ``c_out`` by ``taps *
+    c_in``, in one wide matmul, and sums each phase from its taps'
+    products, contiguous slices of their flat grid.  It holds ``taps *
+    c_in`` values per position to the stacks' ``stacked_taps * c_out``.
+    Channels-last with a handful of channels runs slowly.  NumPy, input
+    gradients, col2im against the current form, medians of 9:
+    8x128x28^2 -> 256 3x3 stride 2 0.68, 8x256x14^2 -> 512 0.59, 8x64x56^2
+    -> 128 0.85, 2x32x56^2 -> 64 0.75, 8x16x28^2 -> 512 0.51 (0.50 to 1.13
+    values to the stacks'); but 5x5 stride 2 16x32x32^2 -> 64 1.22 (1.39),
+    the 4x4 stride-2 transposed convolution of the suite 1.59 (2.0), the
+    7x7 stride-2 stem 2.61 (3 channels).  JAX, jitted: 0.78, 0.88, 0.49 on
+    the first, second and fifth; the torch backend 0.55, 0.64 and 0.76 on
+    the first, second and fourth.  Groups and GPUs: not measured, not used.
+    """
+    if groups != 1 or device != "cpu" or c_in < COL2IM_MIN_CHANNELS:
+        return False
+    return math.prod(kernel) * c_in <= COL2IM_SLACK * stacked_taps * c_out
+
+
 #: An im2col joins its samples into one matmul (see :func:`batch_gemm`) up to
 #: this many output positions per sample.
 BATCH_GEMM_MAX_POSITIONS = 1024

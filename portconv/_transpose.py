@@ -28,7 +28,8 @@ from typing import Any
 from ._compat import device_kind, device_of, is_jax_namespace, reshape
 from ._core import correlate_nd, make_plan
 from ._fft import dilate_kernel
-from ._plan import Geometry, merge_phases, phases_last
+from ._pad import pad_axes
+from ._plan import Geometry, col2im_phases, merge_phases, phases_last
 
 __all__ = ["input_grad"]
 
@@ -59,6 +60,7 @@ def input_grad(
     method,
     last=None,
     merge=None,
+    col2im=None,
 ):
     """VJP of ``correlate(x, w)`` w.r.t. ``x`` for ``gy`` of shape ``(N, C_out, *O)``.
 
@@ -66,7 +68,9 @@ def input_grad(
     budget) before allocating anything of the output's size.  ``last``: the
     sub-pixel phases channels-last or not (None: as ``_plan.phases_last``
     decides); ``merge``: phases of unequal sub-kernels as one correlation or
-    not (None: as ``_plan.merge_phases`` decides).  Tests force both.
+    not (None: as ``_plan.merge_phases`` decides); ``col2im``: the phases
+    summed from every tap's products (None: as ``_plan.col2im_phases``
+    decides, and only where every phase meets a tap).  Tests force each.
     """
     strided = any(s > 1 for s in stride)
     # sub-pixel multiplies only taps: phases no tap meets (a kernel narrower
@@ -77,7 +81,20 @@ def input_grad(
     phased = math.prod(stride) <= 64
     if strided and phased and all(d == 1 for d in dilation):
         return _sub_pixel(
-            xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, method, last, merge
+            xp,
+            gy,
+            w,
+            in_spatial,
+            stride,
+            pads,
+            groups,
+            info,
+            budget,
+            func,
+            method,
+            last,
+            merge,
+            col2im,
         )
     return _zero_insertion(
         xp, gy, w, in_spatial, stride, dilation, pads, groups, info, budget, func, method
@@ -103,7 +120,7 @@ def _zero_insertion(
 
 
 def _sub_pixel(
-    xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, method, last, merge
+    xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, method, last, merge, col2im
 ):
     n, c_out = gy.shape[0], gy.shape[1]
     c_in = groups * w.shape[1]
@@ -127,6 +144,16 @@ def _sub_pixel(
         if merge:  # zero-extended to the widest sub-kernel, in phase order
             widest = tuple(-(-k // s) for k, s in zip(kernel, stride))
             by_sub = {widest: list(itertools.product(*(range(s) for s in stride)))}
+    stacked_taps = sum(math.prod(sub) for sub in by_sub)
+    # col2im takes one group, and phases that all meet a tap
+    eligible = groups == 1 and len(every) == math.prod(stride)
+    if col2im is None:
+        col2im = col2im_phases(kernel, stride, c_in, c_out, groups, stacked_taps, device_kind(gy))
+    if col2im and eligible:
+        full = _col2im(xp, gy, w, stride, q_len, info, budget)
+        if full is not None:
+            keep = tuple(slice(lo, lo + nx) for (lo, _), nx in zip(pads, in_spatial))
+            return full[(slice(None), slice(None)) + keep]
     plans = {}
     for sub, rs in by_sub.items():
         ppads = tuple((kr - 1, ql - o) for kr, ql, o in zip(sub, q_len, out))
@@ -177,6 +204,60 @@ def _sub_pixel(
         full = interleave(xp, stacked, stride, (n, 1, c_in), q_len)
     keep = tuple(slice(lo, lo + nx) for (lo, _), nx in zip(pads, in_spatial))
     return full[(slice(None), slice(None)) + keep]
+
+
+def _col2im(xp, gy, w, stride, q_len, info, budget):
+    """Every phase, interleaved, from one matmul of every tap (groups of one).
+
+    The output gradient, channels-last on a grid padded by the widest
+    sub-kernel less one before and past the phases after (plus a row, so
+    every phase reads whole rows), is multiplied by the weight as ``(C_out,
+    taps * C_in)``.  On that grid's flat positions, phase ``r`` at ``q`` is
+    the sum over its taps ``r + s*m`` of their products at ``q - m``: one
+    contiguous slice each.  Returns ``(N, C_in, *Q*s)`` (a channels-first
+    view of channels-last memory), or None when the products exceed the
+    budget.
+    """
+    n, c_out = gy.shape[0], gy.shape[1]
+    c_in = w.shape[1]
+    kernel = tuple(w.shape[2:])
+    nsp = len(kernel)
+    taps = math.prod(kernel)
+    lows = tuple(-(-k // s) - 1 for k, s in zip(kernel, stride))
+    highs = [max(0, q - o) for q, o in zip(q_len, gy.shape[2:])]
+    highs[0] += 1
+    grid = tuple(lo + o + hi for lo, o, hi in zip(lows, gy.shape[2:], highs))
+    points = math.prod(grid)
+    # padded gradient, the products, the phases and their interleaved copy
+    need = n * points * (c_out + taps * c_in) + 3 * n * c_in * math.prod(q_len) * math.prod(stride)
+    if need * info.itemsize > budget:
+        return None
+    g = pad_axes(xp, gy, tuple(zip(lows, highs)), "constant")
+    g = xp.permute_dims(g, (0,) + tuple(range(2, 2 + nsp)) + (1,))
+    g = reshape(xp, g, (n * points, c_out))
+    wt = xp.permute_dims(reshape(xp, w, (c_out, c_in, taps)), (0, 2, 1))
+    products = xp.matmul(g, reshape(xp, wt, (c_out, taps * c_in)))
+    products = reshape(xp, products, (n, points, taps, c_in))
+    steps = tuple(math.prod(grid[i + 1 :]) for i in range(nsp))
+    start = sum(lo * st for lo, st in zip(lows, steps))
+    span = q_len[0] * steps[0]  # whole rows of the grid; the surplus is cut
+    phases = []
+    for r in itertools.product(*(range(s) for s in stride)):
+        total = None
+        subs = (range(len(range(ri, k, s))) for ri, k, s in zip(r, kernel, stride))
+        for m in itertools.product(*subs):
+            tap = sum(
+                (ri + s * mi) * math.prod(kernel[i + 1 :])
+                for i, (ri, s, mi) in enumerate(zip(r, stride, m))
+            )
+            at = start - sum(mi * st for mi, st in zip(m, steps))
+            part = products[:, at : at + span, tap, :]
+            total = part if total is None else total + part
+        total = reshape(xp, total, (n, q_len[0]) + grid[1:] + (c_in,))
+        crop = tuple(slice(0, q) for q in q_len[1:])
+        phases.append(total[(slice(None), slice(None)) + crop + (slice(None),)])
+    stacked = xp.stack(phases, axis=nsp + 1)  # (N, *Q, prod(s), C_in)
+    return _interleave_last(xp, stacked, stride, (n, 1, c_in), q_len)
 
 
 def _zero_extended(xp, w, sub):

@@ -434,8 +434,9 @@ def _scatter_reference(gy, w, in_spatial, stride, pads, groups):
     return grad[(slice(None), slice(None)) + keep]
 
 
-@pytest.mark.parametrize("merge", [False, True], ids=["separate", "merged"])
-@pytest.mark.parametrize("last", [False, True], ids=["phases-first", "phases-last"])
+@pytest.mark.parametrize(
+    "form", ["separate-first", "separate-last", "merged-first", "merged-last", "col2im"]
+)
 @pytest.mark.parametrize(
     "in_spatial, kernel, stride, pads, groups",
     [
@@ -451,19 +452,28 @@ def _scatter_reference(gy, w, in_spatial, stride, pads, groups):
     ],
 )
 def test_sub_pixel_phases_interleave_either_way(
-    backend, in_spatial, kernel, stride, pads, groups, last, merge, monkeypatch
+    backend, in_spatial, kernel, stride, pads, groups, form, monkeypatch
 ):
     # conv_transpose / conv_input_grad interleave the phases channels-first or
     # channels-last (``_plan.phases_last``: by cost row and multiply-adds per
-    # output), and run phases of unequal sub-kernels separately or merged
-    # (``_plan.merge_phases``); every form on every backend, whichever the
-    # planner would pick
+    # output), run phases of unequal sub-kernels separately or merged
+    # (``_plan.merge_phases``), or sum every phase from all taps' products
+    # (``_plan.col2im_phases``, one group and every phase meeting a tap);
+    # every form on every backend, whichever the planner would pick
     from portconv import _transpose
 
     def no_zero_insertion(*args):
         raise AssertionError("zero insertion ran instead of the sub-pixel phases")
 
+    col2im_runs = []
+    col2im = _transpose._col2im
+
+    def counted_col2im(*args):
+        col2im_runs.append(1)
+        return col2im(*args)
+
     monkeypatch.setattr(_transpose, "_zero_insertion", no_zero_insertion)
+    monkeypatch.setattr(_transpose, "_col2im", counted_col2im)
     rng = np.random.default_rng(len(in_spatial) + sum(kernel))
     cg, cog, n = 3, 2, 2
     out = tuple(
@@ -493,12 +503,15 @@ def test_sub_pixel_phases_interleave_either_way(
             2**40,
             "t",
             "direct",
-            last,
-            merge,
+            form.endswith("last"),
+            form.startswith("merged"),
+            form == "col2im",
         )
 
     bound = _bound(backend, gy64, w64, expected.shape) * math.sqrt(cog * groups + 1)
     assert_close(backend, _run(backend, run, gy, w), expected, dtype=dtype, bound=bound)
+    eligible = groups == 1 and all(s <= k for s, k in zip(stride, kernel))
+    assert bool(col2im_runs) == (form == "col2im" and eligible), col2im_runs
 
 
 def test_phases_go_channels_last_on_numpy_like_rows_for_shallow_contractions():
@@ -523,6 +536,18 @@ def test_sub_pixel_phases_merge_for_few_channels_and_bounded_waste():
     assert _plan.merge_phases((5,), (4,), 8, 8)
     assert not _plan.merge_phases((5, 5), (4, 4), 8, 8)
     assert not _plan.merge_phases((1, 1), (2, 2), 8, 8)
+
+
+def test_col2im_for_products_no_larger_than_the_stacks():
+    # taps * c_in against 1.15 * stacked taps * c_out, from 16 channels
+    assert _plan.col2im_phases((3, 3), (2, 2), 128, 256, 1, 9, "cpu")  # 1152 <= 2650
+    assert _plan.col2im_phases((3, 3), (2, 2), 64, 128, 1, 4, "cpu")  # 576 <= 589
+    assert not _plan.col2im_phases((4, 4), (2, 2), 32, 64, 1, 4, "cpu")  # 512 > 294
+    assert not _plan.col2im_phases((5, 5), (2, 2), 32, 64, 1, 9, "cpu")  # 800 > 662
+    # few channels, groups, or not measured on the device: no
+    assert not _plan.col2im_phases((7, 7), (2, 2), 3, 64, 1, 16, "cpu")
+    assert not _plan.col2im_phases((3, 3), (2, 2), 128, 256, 2, 9, "cpu")
+    assert not _plan.col2im_phases((3, 3), (2, 2), 128, 256, 1, 9, "gpu")
 
 
 def test_batch_gemm_joins_samples_of_im2col_on_numpy_like_rows():
