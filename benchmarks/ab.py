@@ -3,10 +3,11 @@
 Usage::
 
     git archive <rev> portconv | tar -x -C OLD      # the old tree's package in OLD/portconv
-    python benchmarks/ab.py OLD [--set weight|strided|depthwise|input] [--runs N]
+    python benchmarks/ab.py OLD [--set weight|strided|depthwise|pointwise|input] [--runs N]
     python benchmarks/ab.py OLD --set eval|train|unusual|networks|sequences [--all] [--runs N]
 
-The sets ``weight``, ``strided`` and ``depthwise`` time ``conv_weight_grad``,
+The sets ``weight``, ``strided``, ``depthwise`` and ``pointwise`` (1x1
+layers) time ``conv_weight_grad``,
 ``input`` times ``conv_input_grad`` of strided layers (kernels narrower
 than their stride, ResNet's 1x1 stride-2 shortcuts among them, then wider
 ones); the names of
@@ -72,6 +73,18 @@ SETS = {
         ((8, 576, 14, 14), (576, 1, 3, 3), {"padding": 1, "groups": 576}),
         ((8, 256, 1000), (256, 1, 31), {"padding": 15, "groups": 256}),
         ((8, 64, 28, 28), (128, 1, 3, 3), {"padding": 1, "groups": 64}),
+    ),
+    "pointwise": (
+        ((8, 24, 56, 56), (144, 24, 1, 1), {}),
+        ((8, 144, 28, 28), (32, 144, 1, 1), {}),
+        ((8, 576, 14, 14), (96, 576, 1, 1), {}),
+        ((8, 64, 56, 56), (128, 64, 1, 1), {"stride": 2}),
+        ((8, 128, 28, 28), (256, 128, 1, 1), {"stride": 2}),
+        ((8, 256, 14, 14), (512, 256, 1, 1), {"stride": 2}),
+        ((1, 64, 112, 112), (64, 64, 1, 1), {}),
+        ((2, 64, 56, 56), (256, 64, 1, 1), {}),
+        ((8, 64, 28, 28), (64, 16, 1, 1), {"groups": 4}),
+        ((8, 256, 1000), (256, 256, 1), {}),
     ),
     "input": (
         ((8, 64, 56, 56), (128, 64, 1, 1), {"stride": 2}),

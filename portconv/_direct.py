@@ -291,6 +291,23 @@ def weight_grad_taps(xp: Any, x: Any, gy: Any, g: Geometry, integer: bool) -> An
     return reshape(xp, gw, (g.out_channels, cg) + g.kernel)
 
 
+def weight_grad_pointwise(xp: Any, x: Any, gy: Any, g: Geometry) -> Any:
+    """The weight gradient of a 1x1 (one-tap) layer without padding: one batched matmul.
+
+    ``x`` ``(N, C_in, *S)``, ``gy`` ``(N, C_out, *O)``; each sample's
+    ``(C_out/G, O) @ (O, C_in/G)`` product per group, over the input's
+    strided positions (a copy only for a stride), summed over the samples:
+    no channel-major copies (where it runs: ``_plan.pointwise_weight_grad``).
+    """
+    n, groups, cg, cog = g.batch, g.groups, g.group_in, g.group_out
+    p = math.prod(g.out_spatial)
+    read = tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(g.out_spatial, g.stride))
+    xs = reshape(xp, x[(slice(None), slice(None)) + read], (n, groups, cg, p))
+    gys = reshape(xp, gy, (n, groups, cog, p))
+    products = xp.matmul(gys, xp.matrix_transpose(xs))  # (N, G, Cog, Cg)
+    return reshape(xp, xp.sum(products, axis=0), (g.out_channels, cg) + g.kernel)
+
+
 def weight_grad_grid(
     xp: Any,
     x: Any,

@@ -22,10 +22,15 @@ from ._compat import (
     reshape,
 )
 from ._core import correlate_nd, make_plan, resolve_budget, warn_fft_nonfinite
-from ._direct import weight_grad_grid, weight_grad_phases, weight_grad_taps
+from ._direct import (
+    weight_grad_grid,
+    weight_grad_phases,
+    weight_grad_pointwise,
+    weight_grad_taps,
+)
 from ._dtypes import check_numeric, compute_dtype, dtype_info
 from ._pad import pad_axes
-from ._plan import Geometry, plan_weight_grad, plan_weight_grad_phases
+from ._plan import Geometry, plan_weight_grad, plan_weight_grad_phases, pointwise_weight_grad
 from ._transpose import input_grad
 
 __all__ = [
@@ -786,7 +791,11 @@ def conv_weight_grad(
     tap): one more copy splits the padded input into its stride phases, as
     channels, and each tap becomes a contiguous slice of one phase on a
     flat grid as above (the 7x7 stride-2 stem 8x3x224^2 -> 64: 119 -> 35
-    ms on NumPy).  Otherwise, and for integers: one contraction
+    ms on NumPy).  One tap without padding (1x1 layers, at least 128
+    output positions a sample, eager libraries): each sample's product over
+    its positions, one batched matmul, summed over the samples, with no
+    channel-major copies (MobileNetV2's 8x24x56^2 -> 144: 6.0 -> 2.1 ms on
+    NumPy).  Otherwise, and for integers: one contraction
     per tap over a strided copy of the input.  Complex: torch autograd's
     convention (the input is conjugated).
 
@@ -852,6 +861,8 @@ def conv_weight_grad(
         )
     x, gy = batch_chunks_only(x), batch_chunks_only(gy)
     x, gy = c_contiguous(xp, x), c_contiguous(xp, gy)
+    if pointwise_weight_grad(g, info.kind == "int", is_jax_namespace(xp)):
+        return weight_grad_pointwise(xp, x, gy, g)
     if grid:
         wplan = plan_weight_grad(
             g, info.itemsize, device_kind(x), is_jax_namespace(xp), info.kind == "real"

@@ -1086,6 +1086,55 @@ def test_strided_weight_gradient_on_stride_phases_matches_the_reference(backend,
             raise AssertionError(f"weight-gradient plan {wplan}: {exc}") from exc
 
 
+@settings(max_examples=n_examples(EXAMPLES))
+@given(c=geometries())
+def test_pointwise_weight_gradient_matches_the_reference(backend, c):
+    # one tap, no padding, any stride, dilation and groups
+    c["kernel"] = (1,) * len(c["kernel"])
+    c["pads"] = ((0, 0),) * len(c["kernel"])
+    g = _case_geometry(c)
+    x, gy, xp, expected, dtype, bound = _weight_grad_case(backend, c, g)
+
+    def run(x, gy):
+        return _direct.weight_grad_pointwise(xp, x, gy, g)
+
+    assert_close(backend, _run(backend, run, x, gy), expected, dtype=dtype, bound=bound)
+
+
+def test_pointwise_weight_gradient_serves_unpadded_one_tap_float_layers(monkeypatch):
+    import portconv
+    from portconv import _nn
+
+    runs = []
+    pointwise = _nn.weight_grad_pointwise
+
+    def counted(*args):
+        runs.append(1)
+        return pointwise(*args)
+
+    monkeypatch.setattr(_nn, "weight_grad_pointwise", counted)
+    x = np.ones((2, 4, 12, 12))
+    for kernel, padding, dtype, used in [
+        ((1, 1), 0, np.float64, True),
+        ((1, 1), 1, np.float64, False),  # padded: the grid form
+        ((3, 3), 0, np.float64, False),
+        ((1, 1), 0, np.int64, False),  # integers: exact per-tap sums
+    ]:
+        runs.clear()
+        side = 12 + 2 * padding - kernel[0] + 1
+        gy = np.ones((2, 3, side, side), dtype=dtype)
+        got = portconv.conv_weight_grad(x.astype(dtype), (3, 4) + kernel, gy, padding=padding)
+        assert bool(runs) == used, (kernel, padding, dtype)
+        assert got.shape == (3, 4) + kernel
+    # and from 128 output positions a sample (144 here; 121 is too few)
+    g = _plan.Geometry(2, 4, 3, 1, (12, 12), (1, 1), (1, 1), (1, 1), ((0, 0), (0, 0)))
+    assert _plan.pointwise_weight_grad(g, False, False)
+    assert not _plan.pointwise_weight_grad(
+        dataclasses.replace(g, in_spatial=(11, 11)), False, False
+    )
+    assert not _plan.pointwise_weight_grad(g, False, True)  # not under XLA
+
+
 def test_strided_weight_gradient_runs_on_the_stride_phases_on_eager_cpu_rows():
     def route(kernel, stride, c=16, row="cpu", unroll_limited=False, dilation=None, groups=1):
         nsp = len(kernel)
