@@ -237,6 +237,7 @@ def _col2im(xp, gy, w, stride, q_len, info, budget):
     g = reshape(xp, g, (n * points, c_out))
     wt = xp.permute_dims(reshape(xp, w, (c_out, c_in, taps)), (0, 2, 1))
     products = xp.matmul(g, reshape(xp, wt, (c_out, taps * c_in)))
+    del g  # each array is dropped as soon as it is used: the peak is the products'
     products = reshape(xp, products, (n, points, taps, c_in))
     steps = tuple(math.prod(grid[i + 1 :]) for i in range(nsp))
     start = sum(lo * st for lo, st in zip(lows, steps))
@@ -257,6 +258,7 @@ def _col2im(xp, gy, w, stride, q_len, info, budget):
         crop = tuple(slice(0, q) for q in q_len[1:])
         phases.append(total[(slice(None), slice(None)) + crop + (slice(None),)])
     stacked = xp.stack(phases, axis=nsp + 1)  # (N, *Q, prod(s), C_in)
+    del phases, products, total, part  # one-tap phases are views of the products
     return _interleave_last(xp, stacked, stride, (n, 1, c_in), q_len)
 
 
