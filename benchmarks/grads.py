@@ -20,7 +20,6 @@ without it, as ``versus.py`` does).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -30,7 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
-from sweep import SETS, add_output_flags, parse_or_reexecute
+from sweep import SETS, add_output_flags, parse_or_reexecute, write_results
 
 import portconv
 from portconv.cli.bench import describe_machine, loadavg, machine_name, time_interleaved
@@ -137,12 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         for k in ("input", "weight")
     }
     result = {"meta": meta, "summary": summary, "rows": rows}
-    for path, text in (
-        (json_path, json.dumps(result, indent=1, allow_nan=False) + "\n"),
-        (md_path, markdown(result)),
-    ):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    write_results(json_path, md_path, result, markdown(result))
     print(f"wrote {json_path} and {md_path}")
     return 0
 

@@ -638,6 +638,16 @@ def add_output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE")
 
 
+def write_results(json_path: Path, md_path: Path, result: dict[str, Any], markdown: str) -> None:
+    """Write a run's result as JSON and its Markdown report (shared with ``versus.py``)."""
+    for path, text in (
+        (json_path, json.dumps(result, indent=1, allow_nan=False) + "\n"),
+        (md_path, markdown),
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
 def parse_or_reexecute(
     parser: argparse.ArgumentParser, argv: list[str] | None, script: str
 ) -> argparse.Namespace | int:
@@ -688,12 +698,7 @@ def main(argv: list[str] | None = None) -> int:
     meta["loadavg_start"], meta["loadavg_end"] = load_start, loadavg()
     meta["git"], meta["git_end"] = git_start, meta["git"]
     result = {"meta": meta, "summary": _summary(rows), "rows": rows}
-    for path, text in (
-        (json_path, json.dumps(result, indent=1, allow_nan=False) + "\n"),
-        (md_path, _markdown(result)),
-    ):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    write_results(json_path, md_path, result, _markdown(result))
     s = result["summary"]
     print(f"within {math.floor((TOLERANCE - 1) * 100)}%: {s['within']}/{s['shapes']}")
     print(f"wrote {json_path} and {md_path}")

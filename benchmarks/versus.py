@@ -29,7 +29,6 @@ compilation.  The ratio is portconv's median over the fastest anchor's.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -40,7 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sweep import SETS, Shape, add_output_flags, parse_or_reexecute
+from sweep import SETS, Shape, add_output_flags, parse_or_reexecute, write_results
 
 from portconv.cli.bench import (
     describe_machine,
@@ -278,12 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     meta["elapsed_s"] = round(time.perf_counter() - start, 1)
     meta["loadavg_start"], meta["loadavg_end"] = load_start, loadavg()
     result = {"meta": meta, "summary": summary(rows, backends), "rows": rows}
-    for path, text in (
-        (json_path, json.dumps(result, indent=1, allow_nan=False) + "\n"),
-        (md_path, markdown(result)),
-    ):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    write_results(json_path, md_path, result, markdown(result))
     print(f"wrote {json_path} and {md_path}")
     return 0
 

@@ -73,6 +73,19 @@ def geometries(draw) -> dict:
     }
 
 
+def _count_calls(monkeypatch, module, name) -> list:
+    """A list that grows by one each time ``module.name`` (a function) is called."""
+    calls = []
+    original = getattr(module, name)
+
+    def counted(*args):
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
 def _run(backend, fn, *arrays):
     """``fn(*arrays)``, under ``jax.jit`` on JAX backends."""
     return jit_call(fn, *arrays) if backend.jit else fn(*arrays)
@@ -465,15 +478,8 @@ def test_sub_pixel_phases_interleave_either_way(
     def no_zero_insertion(*args):
         raise AssertionError("zero insertion ran instead of the sub-pixel phases")
 
-    col2im_runs = []
-    col2im = _transpose._col2im
-
-    def counted_col2im(*args):
-        col2im_runs.append(1)
-        return col2im(*args)
-
     monkeypatch.setattr(_transpose, "_zero_insertion", no_zero_insertion)
-    monkeypatch.setattr(_transpose, "_col2im", counted_col2im)
+    col2im_runs = _count_calls(monkeypatch, _transpose, "_col2im")
     rng = np.random.default_rng(len(in_spatial) + sum(kernel))
     cg, cog, n = 3, 2, 2
     out = tuple(
@@ -1105,14 +1111,7 @@ def test_pointwise_weight_gradient_serves_unpadded_one_tap_float_layers(monkeypa
     import portconv
     from portconv import _nn
 
-    runs = []
-    pointwise = _nn.weight_grad_pointwise
-
-    def counted(*args):
-        runs.append(1)
-        return pointwise(*args)
-
-    monkeypatch.setattr(_nn, "weight_grad_pointwise", counted)
+    runs = _count_calls(monkeypatch, _nn, "weight_grad_pointwise")
     x = np.ones((2, 4, 12, 12))
     for kernel, padding, dtype, used in [
         ((1, 1), 0, np.float64, True),
