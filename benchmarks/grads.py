@@ -42,8 +42,9 @@ def measure(shape) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape.x, dtype=np.float32)
     w = rng.standard_normal(shape.w, dtype=np.float32)
-    kw = dict(stride=shape.stride, padding=shape.padding, dilation=shape.dilation)
-    kw["groups"] = shape.groups
+    kw = dict(
+        stride=shape.stride, padding=shape.padding, dilation=shape.dilation, groups=shape.groups
+    )
     gy = rng.standard_normal(portconv.conv(x, w, **kw).shape, dtype=np.float32)
     nd = x.ndim - 2
     grad = torch.nn.grad

@@ -46,31 +46,18 @@ def _swap_channels(xp: Any, w: Any, groups: int) -> Any:
 
 
 def input_grad(
-    xp,
-    gy,
-    w,
-    in_spatial,
-    stride,
-    dilation,
-    pads,
-    groups,
-    info,
-    budget,
-    func,
-    method,
-    last=None,
-    merge=None,
-    col2im=None,
+    xp, gy, w, in_spatial, stride, dilation, pads, groups, info, budget, func, method, **forced
 ):
     """VJP of ``correlate(x, w)`` w.r.t. ``x`` for ``gy`` of shape ``(N, C_out, *O)``.
 
     Returns ``(N, groups * w.shape[1], *in_spatial)``.  Plans (and checks the
-    budget) before allocating anything of the output's size.  ``last``: the
-    sub-pixel phases channels-last or not (None: as ``_plan.phases_last``
-    decides); ``merge``: phases of unequal sub-kernels as one correlation or
-    not (None: as ``_plan.merge_phases`` decides); ``col2im``: the phases
-    summed from every tap's products (None: as ``_plan.col2im_phases``
-    decides, and only where every phase meets a tap).  Tests force each.
+    budget) before allocating anything of the output's size.  ``forced``
+    (tests force each form): ``last``, the sub-pixel phases channels-last or
+    not (else as ``_plan.phases_last`` decides); ``merge``, phases of unequal
+    sub-kernels as one correlation or not (``_plan.merge_phases``);
+    ``col2im``, the phases summed from every tap's products
+    (``_plan.col2im_phases``; only with one group and every phase meeting a
+    tap).
     """
     strided = any(s > 1 for s in stride)
     # sub-pixel multiplies only taps: phases no tap meets (a kernel narrower
@@ -81,20 +68,7 @@ def input_grad(
     phased = math.prod(stride) <= 64
     if strided and phased and all(d == 1 for d in dilation):
         return _sub_pixel(
-            xp,
-            gy,
-            w,
-            in_spatial,
-            stride,
-            pads,
-            groups,
-            info,
-            budget,
-            func,
-            method,
-            last,
-            merge,
-            col2im,
+            xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, method, **forced
         )
     return _zero_insertion(
         xp, gy, w, in_spatial, stride, dilation, pads, groups, info, budget, func, method
@@ -120,7 +94,21 @@ def _zero_insertion(
 
 
 def _sub_pixel(
-    xp, gy, w, in_spatial, stride, pads, groups, info, budget, func, method, last, merge, col2im
+    xp,
+    gy,
+    w,
+    in_spatial,
+    stride,
+    pads,
+    groups,
+    info,
+    budget,
+    func,
+    method,
+    *,
+    last=None,
+    merge=None,
+    col2im=None,
 ):
     n, c_out = gy.shape[0], gy.shape[1]
     c_in = groups * w.shape[1]
@@ -149,11 +137,14 @@ def _sub_pixel(
     eligible = groups == 1 and len(every) == math.prod(stride)
     if col2im is None:
         col2im = col2im_phases(kernel, stride, c_in, c_out, groups, stacked_taps, device_kind(gy))
+    # the padded input positions the result keeps
+    keep = (slice(None), slice(None)) + tuple(
+        slice(lo, lo + nx) for (lo, _), nx in zip(pads, in_spatial)
+    )
     if col2im and eligible:
         full = _col2im(xp, gy, w, stride, q_len, info, budget)
         if full is not None:
-            keep = tuple(slice(lo, lo + nx) for (lo, _), nx in zip(pads, in_spatial))
-            return full[(slice(None), slice(None)) + keep]
+            return full[keep]
     plans = {}
     for sub, rs in by_sub.items():
         ppads = tuple((kr - 1, ql - o) for kr, ql, o in zip(sub, q_len, out))
@@ -202,8 +193,7 @@ def _sub_pixel(
         every = itertools.product(*(range(s) for s in stride))
         stacked = xp.stack([phases.get(r, zeros) for r in every], axis=at)
         full = interleave(xp, stacked, stride, (n, 1, c_in), q_len)
-    keep = tuple(slice(lo, lo + nx) for (lo, _), nx in zip(pads, in_spatial))
-    return full[(slice(None), slice(None)) + keep]
+    return full[keep]
 
 
 def _col2im(xp, gy, w, stride, q_len, info, budget):

@@ -509,9 +509,9 @@ def test_sub_pixel_phases_interleave_either_way(
             2**40,
             "t",
             "direct",
-            form.endswith("last"),
-            form.startswith("merged"),
-            form == "col2im",
+            last=form.endswith("last"),
+            merge=form.startswith("merged"),
+            col2im=form == "col2im",
         )
 
     bound = _bound(backend, gy64, w64, expected.shape) * math.sqrt(cog * groups + 1)
