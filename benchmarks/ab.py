@@ -3,14 +3,15 @@
 Usage::
 
     git archive <rev> portconv | tar -x -C OLD      # the old tree's package in OLD/portconv
-    python benchmarks/ab.py OLD [--set weight|strided|depthwise|pointwise|input] [--runs N]
+    python benchmarks/ab.py OLD [--set weight|strided|depthwise|pointwise|input|deep] [--runs N]
     python benchmarks/ab.py OLD --set eval|train|unusual|networks|sequences [--all] [--runs N]
 
 The sets ``weight``, ``strided``, ``depthwise`` and ``pointwise`` (1x1
 layers) time ``conv_weight_grad``,
 ``input`` times ``conv_input_grad`` of strided layers (kernels narrower
 than their stride, ResNet's 1x1 stride-2 shortcuts among them, then wider
-ones); the names of
+ones), ``deep`` that of stride-1 layers (deep ResNet stages, batch 1 and
+8, 1-d, 3-d, grouped and dilated ones); the names of
 ``benchmarks/sweep.py``'s sets time the forward call (``correlate`` or
 ``conv``) of each shape whose plan differs between the trees (``--all``:
 of every shape).
@@ -104,9 +105,22 @@ SETS = {
         ((16, 64, 4000), (64, 64, 9), {"stride": 4, "padding": 4}),
         ((2, 8, 16, 16, 16), (16, 8, 3, 3, 3), {"stride": 2, "padding": 1}),
     ),
+    "deep": (
+        ((1, 512, 7, 7), (512, 512, 3, 3), {"padding": 1}),
+        ((8, 512, 7, 7), (512, 512, 3, 3), {"padding": 1}),
+        ((1, 256, 14, 14), (256, 256, 3, 3), {"padding": 1}),
+        ((8, 256, 14, 14), (256, 256, 3, 3), {"padding": 1}),
+        ((8, 128, 28, 28), (128, 128, 3, 3), {"padding": 1}),
+        ((8, 64, 56, 56), (64, 64, 3, 3), {"padding": 1}),
+        ((8, 32, 32, 32), (64, 32, 5, 5), {"padding": 2}),
+        ((8, 256, 1000), (256, 256, 3), {"padding": 1}),
+        ((1, 32, 16, 32, 32), (32, 32, 3, 3, 3), {"padding": 1}),
+        ((8, 256, 14, 14), (256, 64, 3, 3), {"padding": 1, "groups": 4}),
+        ((8, 256, 14, 14), (256, 256, 3, 3), {"padding": 2, "dilation": 2}),
+    ),
 }
 #: Sets timed on ``conv_input_grad`` (the others: ``conv_weight_grad``).
-INPUT_GRAD_SETS = ("input",)
+INPUT_GRAD_SETS = ("input", "deep")
 
 
 def load_old(tree: pathlib.Path):

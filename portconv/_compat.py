@@ -29,6 +29,7 @@ __all__ = [
     "device_of",
     "is_jax_namespace",
     "numpy_backed",
+    "blas_matrices",
 ]
 
 
@@ -189,6 +190,36 @@ def c_contiguous(xp: Any, x: Any) -> Any:
     if array_api_compat.is_torch_array(x):
         return x if x.is_contiguous() else x.contiguous()
     return x
+
+
+def _element_strides(x: Any) -> tuple[int, ...] | None:
+    # numpy and cupy count bytes, torch elements; other libraries (JAX,
+    # Dask, array-api-strict) expose none and lay out memory themselves
+    strides = getattr(x, "strides", None)
+    if isinstance(strides, tuple) and hasattr(x, "itemsize"):
+        return tuple(s // x.itemsize for s in strides)
+    if array_api_compat.is_torch_array(x):
+        return tuple(x.stride())
+    return None
+
+
+def blas_matrices(xp: Any, x: Any) -> Any:
+    """``x`` as it lies when each matrix of its last two axes is a BLAS operand, else C order.
+
+    A BLAS operand has a unit stride along one of the two axes (a
+    transposed one is read in place through BLAS's transpose flag);
+    NumPy's ``matmul`` leaves BLAS for any other strides, 2-3x slower.
+    Libraries without strides get ``x`` untouched, as from
+    :func:`c_contiguous`.
+    """
+    strides = _element_strides(x)
+    if strides is None or x.ndim < 2:
+        return c_contiguous(xp, x)
+    rows, cols = x.shape[-2:]
+    row, col = strides[-2:]
+    if rows > 1 and cols > 1 and ((col == 1 and row >= cols) or (row == 1 and col >= rows)):
+        return x
+    return c_contiguous(xp, x)
 
 
 def values_are_cheap(x: Any) -> bool:

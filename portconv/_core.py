@@ -126,6 +126,7 @@ def correlate_nd(
     pad_mode: str = "constant",
     fill: Any = 0,
     channels_last: bool = False,
+    laid_out: bool = False,
 ) -> Any:
     """Run ``plan`` on unpadded ``x`` ``(N, C_in, *S)`` and ``w`` ``(C_out, C_in/G, *K)``.
 
@@ -136,6 +137,9 @@ def correlate_nd(
     tile is padded and computed on its own and the tiles' outputs joined.
     ``channels_last``: return ``(N, *O, C_out)``; the stride-1 grid forms
     compute it so (no copy), the others give a transposed view.
+    ``laid_out``: ``w`` is ``_direct.transposed_weight``'s view for this
+    plan's strategy, kept as it lies (else it is copied to C order, so the
+    result does not depend on the caller's memory layout).
     """
     if channels_last and not (uses_grid(plan) and plan.inner is None and plan.swapped is None):
         y = correlate_nd(xp, x, w, plan, pad_mode=pad_mode, fill=fill)
@@ -145,7 +149,8 @@ def correlate_nd(
     g = plan.geometry
     _heap.keep_heap(xp, x, plan.workspace_bytes + plan.output_bytes)
     x, w = _compat.batch_chunks_only(x), _compat.batch_chunks_only(w)
-    x, w = _compat.c_contiguous(xp, x), _compat.c_contiguous(xp, w)
+    x = _compat.c_contiguous(xp, x)
+    w = w if laid_out else _compat.c_contiguous(xp, w)
     if plan.inner is not None:
         return _correlate_dilation_phases(xp, x, w, plan, pad_mode, fill)
     tile = plan.batch_tile

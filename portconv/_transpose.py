@@ -27,6 +27,7 @@ from typing import Any
 
 from ._compat import device_kind, device_of, is_jax_namespace, reshape
 from ._core import correlate_nd, make_plan
+from ._direct import TRANSPOSED_IN_PLACE, transposed_weight
 from ._fft import dilate_kernel
 from ._pad import pad_axes
 from ._plan import Geometry, col2im_phases, merge_phases, phases_last
@@ -90,6 +91,15 @@ def _zero_insertion(
     assert g.out_spatial == tuple(in_spatial), (g.out_spatial, in_spatial)
     plan = make_plan(func, xp, gy, g, method, info, budget, zero_pads=True)
     z = dilate_kernel(xp, gy, stride)
+    # matmuls of one group read the swapped weight transposed, in place
+    laid_out = (
+        groups == 1
+        and plan.strategy in TRANSPOSED_IN_PLACE
+        and plan.swapped is None
+        and plan.inner is None
+    )
+    if laid_out:
+        return correlate_nd(xp, z, transposed_weight(xp, w, plan.strategy), plan, laid_out=True)
     return correlate_nd(xp, z, _swap_channels(xp, w, groups), plan)
 
 

@@ -520,6 +520,83 @@ def test_sub_pixel_phases_interleave_either_way(
     assert bool(col2im_runs) == (form == "col2im" and eligible), col2im_runs
 
 
+@pytest.mark.parametrize("strategy", _direct.TRANSPOSED_IN_PLACE)
+@pytest.mark.parametrize(
+    "in_spatial, kernel, pads, groups, batch",
+    [
+        ((7, 6), (3, 3), ((1, 1), (1, 1)), 1, 1),
+        ((7, 6), (3, 2), ((1, 1), (0, 1)), 1, 3),
+        ((9,), (4,), ((2, 1),), 1, 2),
+        ((4, 5, 6), (2, 3, 2), ((0, 1), (1, 1), (1, 0)), 1, 2),
+        ((7, 6), (3, 3), ((1, 1), (1, 1)), 2, 2),  # groups keep the C-order copy
+    ],
+)
+def test_stride_one_input_gradient_reads_the_transposed_weight_in_place(
+    backend, in_spatial, kernel, pads, groups, batch, strategy, monkeypatch
+):
+    # the input gradient's swapped, flipped weight is one copy laid out for
+    # the strategy's matmuls (``_direct.transposed_weight``), which read it
+    # through transposed views; forced strategy by strategy, on every backend
+    from portconv import _transpose
+
+    original = _transpose.make_plan
+
+    def forced(*args, **kwargs):
+        return original(*args, only=strategy, **kwargs)
+
+    monkeypatch.setattr(_transpose, "make_plan", forced)
+    laid_out = _count_calls(monkeypatch, _transpose, "transposed_weight")
+    rng = np.random.default_rng(sum(in_spatial) + len(kernel) + groups)
+    cg, cog = 3, 4
+    out = tuple(nx + lo + hi - k + 1 for nx, (lo, hi), k in zip(in_spatial, pads, kernel))
+    gy64 = rng.standard_normal((batch, groups * cog) + out)
+    w64 = rng.standard_normal((groups * cog, cg) + kernel)
+    ones = (1,) * len(kernel)
+    expected = _scatter_reference(gy64, w64, in_spatial, ones, pads, groups)
+    dtype = backend.dtype("float64") if backend.has_float64 else backend.dtype("float32")
+    gy = backend.xp.astype(backend.asarray(gy64), dtype)
+    w = backend.xp.astype(backend.asarray(w64), dtype)
+    xp = namespace_of("test", gy=gy, w=w)
+    info = dtype_info(xp, gy.dtype, (gy.dtype,))
+
+    def run(gy, w):
+        return _transpose.input_grad(
+            xp, gy, w, in_spatial, ones, ones, pads, groups, info, 2**40, "t", "direct"
+        )
+
+    try:
+        got = _run(backend, run, gy, w)
+    except LookupError:  # not admissible: 1-d im2col_last is im2col
+        assert strategy == "im2col_last" and len(kernel) == 1, strategy
+        return
+    bound = _bound(backend, gy64, w64, expected.shape) * math.sqrt(cog * groups + 1)
+    assert_close(backend, got, expected, dtype=dtype, bound=bound)
+    assert bool(laid_out) == (groups == 1 and strategy in _direct.TRANSPOSED_IN_PLACE)
+
+
+def test_transposed_weight_feeds_every_matmul_without_a_copy():
+    # NumPy: the per-tap / per-row / whole operands are views of the one copy
+    from portconv._compat import blas_matrices
+
+    w = np.random.default_rng(3).standard_normal((5, 4, 3, 2)).astype(np.float32)
+    want = np.flip(w, (2, 3)).transpose(1, 0, 2, 3)
+    for strategy, keep in (("shift", 0), ("im2col_last", 1)):
+        wt = _direct.transposed_weight(np, w, strategy)
+        assert np.array_equal(wt, want) and not np.shares_memory(wt, w)
+        g = _plan.Geometry(1, 5, 4, 1, (4, 4), (3, 2), (1, 1), (1, 1), ((0, 0), (0, 0)))
+        taps = _direct._taps_leading(np, wt, g, keep)
+        assert np.shares_memory(taps, wt), strategy
+        assert taps.flags.c_contiguous is False
+    wt = _direct.transposed_weight(np, w, "im2col")
+    whole = np.reshape(wt, (1, 4, 5 * 6))
+    assert np.shares_memory(whole, wt) and blas_matrices(np, whole) is whole
+    # a strided view and a flipped one are copied to C order, a C-order array kept
+    strided = np.zeros((6, 8), np.float32)[::2, ::2]
+    assert blas_matrices(np, strided).flags.c_contiguous
+    assert blas_matrices(np, np.flip(w, 3)).flags.c_contiguous
+    assert blas_matrices(np, w) is w
+
+
 def test_phases_go_channels_last_on_numpy_like_rows_for_shallow_contractions():
     limit = _plan.PHASES_LAST_MAX_MACS
     assert _plan.phases_last("cpu", False, limit) and _plan.phases_last("cpu", False, 1)
