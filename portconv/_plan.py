@@ -305,6 +305,9 @@ class Plan:
 # per sample runs channel-major, so the whole tile's samples form one matmul
 # instead of one thin matmul each (see :func:`batch_gemm`).  Off under XLA,
 # which lays out its own dots, and on the unmeasured GPU row.
+# ``banded_rows`` (a fact, not fitted): a long 1-d line's banded matmul
+# runs in row tiles of about this many bytes of workspace (see
+# :func:`_row_tile`).  Off (0) under XLA and on the GPU row (unmeasured).
 # ``orders_work`` (a fact, not fitted): XLA's CPU runtime may run
 # independent operations side by side, so it gives each its own buffer:
 # every tile's stacked operand and every tap's product are live at once and
@@ -372,6 +375,7 @@ _COSTS = {
         "orders_work": 0,
         "phases_last": 1,
         "batch_gemm": 1,
+        "banded_rows": 32 << 20,
         "item": 8e-08,
         "gemm_k": 12.5,
         "gemm_n": 2.52,
@@ -426,6 +430,7 @@ _COSTS = {
         "orders_work": 1,
         "phases_last": 0,
         "batch_gemm": 0,
+        "banded_rows": 0,
         "item": 6.87e-07,
         "call": 5.79e-07,
         "elem": 9.85e-11,
@@ -471,6 +476,7 @@ _COSTS = {
         "orders_work": 0,
         "phases_last": 0,
         "batch_gemm": 0,
+        "banded_rows": 0,
         "call": 12e-6,
         "item": 12e-6,
         "elem": 0.02e-9,
@@ -1325,12 +1331,28 @@ def _stack_outweighs_output(g: Geometry, strategy: str, itemsize: int, c: dict) 
 
 
 def _row_tile(
-    g: Geometry, strategy: str, itemsize: int, c: dict, max_tiles: int | None
+    g: Geometry, strategy: str, itemsize: int, c: dict, max_tiles: int | None, block=None
 ) -> int | None:
     """Outputs along the first spatial axis per tile that keep one sample near ``cache``.
 
     Only for the stacking matmul forms, and only when one whole sample needs
-    over twice ``cache``.  NumPy, im2col_last with 3x3 kernels, medians of
+    over twice ``cache``.  The banded matmul of a 1-d line (``block``
+    outputs a frame) tiles on rows with ``cache = c["banded_rows"]``
+    instead, in equal tiles of whole frames, where the frames outgrow
+    ``cache``: they are ``width / hop`` times the line, joined from that
+    many slices, and past some 64 MB of workspace each value cost three
+    times as much (NumPy, 4M samples by
+    257 taps, frames of 64: 39 ms for 84 MB of frames, against 3 ms for a
+    quarter of them).  NumPy, medians of 9, whole against tiles of 128k /
+    256k / 512k / 1M outputs: 4M x 257 60.7 against 34.8 / 33.4 / 31.9 /
+    30.1 ms, 3M x 257 43.0 against 24.3 / 23.6 / 22.0 / 21.2, 4M x 65
+    30.8 against 20.1 / 19.9 / 17.3 / 17.3, but 2M x 257 15.4 against
+    16.1 / 15.6 / 14.4 / 14.9 and 1M x 257 6.8 against 7.7 / 7.8 / 7.2:
+    tiles of 8 MiB (the stacking forms' cache) lost there, and tiles of
+    workspace lost where the frames were short: 2M x 3 (frames 1.1x the
+    line) 4.0 against 5.8 ms.  Unequal tiles lost too: 4M x 257 in tiles
+    of 931,840 outputs (the last half as long) 42.4 ms, in five equal ones
+    28.8.  NumPy, im2col_last with 3x3 kernels, medians of
     21 calls 10 ms apart, whole against tiled: 1x1x1024^2 (24 MB) 6.9
     against 5.1 ms, 1x2x700^2->4 (30 MB) 9.0 against 7.0, 1x1x900^2 (19
     MB) 3.5 against 3.5, 1x3x512^2->8 (28 MB) 10.8 against 11.8 (31 calls; the one
@@ -1341,15 +1363,32 @@ def _row_tile(
     at most this many tiles (None: any number).  None means no row tiles.
     """
     cache = c["tile_bytes"]
-    if g.batch != 1 or strategy not in ("im2col_last", "im2col") or not cache or g.ndim < 2:
+    if g.batch != 1 or not cache:
         return None
-    if not _stack_outweighs_output(g, strategy, itemsize, c):
+    if strategy == "toeplitz":
+        if g.ndim != 1 or not c["banded_rows"]:
+            return None
+        hop, width = band_frames(g, block)
+        frames = g.in_channels * g.padded_spatial[0] * itemsize * width // hop
+        if frames <= c["banded_rows"] or g.out_spatial[0] < 2 * block:
+            return None
+        tiles = -(-_workspace(g, strategy, itemsize, None, block) // c["banded_rows"])
+        # equal tiles of whole frames: unequal ones reuse freed memory worse
+        per_tile = -(-g.out_spatial[0] // tiles)
+        rows = -(-per_tile // block) * block
+        if max_tiles is not None:
+            rows = max(rows, -(-g.out_spatial[0] // max(1, max_tiles)))
+        return rows if rows < g.out_spatial[0] else None
+    elif strategy not in ("im2col_last", "im2col") or g.ndim < 2:
+        return None
+    elif not _stack_outweighs_output(g, strategy, itemsize, c):
         return None
     out0 = g.out_spatial[0]
-    if out0 < 2 or _workspace(g, strategy, itemsize, None) <= 2 * cache:
+    if out0 < 2 or _workspace(g, strategy, itemsize, None, block) <= 2 * cache:
         return None
     rows = _largest(
-        out0, lambda r: _workspace(row_tile_geometry(g, r), strategy, itemsize, None) <= cache
+        out0,
+        lambda r: _workspace(row_tile_geometry(g, r), strategy, itemsize, None, block) <= cache,
     )
     if max_tiles is not None:
         rows = max(rows, -(-out0 // max(1, max_tiles)))
@@ -1899,7 +1938,7 @@ def plan_correlation(
         if tile == 1:
             part = dataclasses.replace(g, batch=1)
             row_max = None if max_tiles is None else max_tiles // g.batch
-            rows = _row_tile(part, strategy, itemsize, _COSTS[device], row_max)
+            rows = _row_tile(part, strategy, itemsize, _COSTS[device], row_max, toeplitz_block)
         cost = tiled_cost(g, strategy, dtype, device, shape, toeplitz_block, tile, rows)
         if unroll_limited and unrolled_ops(g, strategy) > _MAX_UNROLLED_OPS_JAX:
             cost *= 1e3  # admissible only when nothing else fits the budget

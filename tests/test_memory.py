@@ -468,6 +468,31 @@ def test_cpu_row_tiles_a_sample_over_twice_the_cache():
     assert p.row_tile is None
 
 
+def test_cpu_tiles_a_long_line_whose_banded_frames_outgrow_their_share():
+    # 4M samples by 257 taps: frames of 64 outputs hold 5x the line (84 MB,
+    # over the 32 MiB share): equal tiles of whole frames (NumPy 60 -> 29
+    # ms, peak 3.5x -> 1.5x the operands)
+    f32 = DtypeInfo("real", 4)
+    share = _plan._COSTS["cpu"]["banded_rows"]
+    line = geometry(1, 1, 1, 1, (4 << 20,), (257,), None, None, ((128, 128),))
+    p = plan_correlation(line, "auto", f32, "cpu", True, False, 2**40, "c", only="toeplitz")
+    assert p.row_tile is not None and p.row_tile % p.block == 0
+    tiles = -(-line.out_spatial[0] // p.row_tile)
+    assert tiles >= 2 and tiles * p.row_tile - line.out_spatial[0] < tiles * p.block
+    tile = _plan.row_tile_geometry(line, p.row_tile)
+    assert _plan._workspace(tile, "toeplitz", 4, None, p.block) <= 1.1 * share
+    # frames within the share stay whole: a shorter line (1M x 257, 21 MB),
+    # and 2M x 3, whose frames barely outgrow the line (tiles 4.0 -> 5.8 ms)
+    for length, k in ((1 << 20, 257), (2 << 20, 3)):
+        g = geometry(1, 1, 1, 1, (length,), (k,), None, None, ((k // 2, k // 2),))
+        p = plan_correlation(g, "auto", f32, "cpu", True, False, 2**40, "c", only="toeplitz")
+        assert p.row_tile is None, (length, k, p)
+    # not under XLA, nor on the unmeasured GPU row
+    assert _xla_plan(line, "toeplitz").row_tile is None
+    gpu = plan_correlation(line, "auto", f32, "gpu", True, False, 2**40, "c", only="toeplitz")
+    assert gpu.row_tile is None
+
+
 def test_cpu_tiles_for_speed_only_where_the_stack_outweighs_the_output():
     # the tiles' join copies the output once more: few-channel layers whose
     # stacked columns are no larger than their output stay whole on NumPy
