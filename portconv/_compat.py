@@ -30,6 +30,7 @@ __all__ = [
     "is_jax_namespace",
     "numpy_backed",
     "blas_matrices",
+    "real_vecdot",
 ]
 
 
@@ -220,6 +221,19 @@ def blas_matrices(xp: Any, x: Any) -> Any:
     if rows > 1 and cols > 1 and ((col == 1 and row >= cols) or (row == 1 and col >= rows)):
         return x
     return c_contiguous(xp, x)
+
+
+def real_vecdot(xp: Any, x1: Any, x2: Any) -> Any:
+    """``xp.vecdot(x1, x2)`` of real arrays over the last axis, in the library's fastest form.
+
+    array-api-compat's torch ``vecdot`` runs as a batched matrix product,
+    some 20x slower than multiplying and summing (8x5x3000 float32: 513
+    against 24 us); NumPy's is one fused dot, 8x faster than that (9
+    against 70 us).
+    """
+    if array_api_compat.is_torch_array(x1):
+        return xp.sum(x1 * x2, axis=-1)
+    return xp.vecdot(x1, x2)
 
 
 def values_are_cheap(x: Any) -> bool:

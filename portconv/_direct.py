@@ -17,7 +17,7 @@ import itertools
 import math
 from typing import Any
 
-from ._compat import blas_matrices, c_contiguous, device_of, reshape
+from ._compat import blas_matrices, c_contiguous, device_of, real_vecdot, reshape
 from ._fft import dilate_kernel
 from ._pad import pad_axes
 from ._plan import (
@@ -25,6 +25,7 @@ from ._plan import (
     Geometry,
     Plan,
     band_frames,
+    depthwise_weight_grad_reads,
     frames_length,
     grid_offset,
     grid_tap_offsets,
@@ -42,6 +43,7 @@ __all__ = [
     "weight_grad_taps",
     "weight_grad_grid",
     "weight_grad_phases",
+    "weight_grad_depthwise",
     "uses_grid",
     "grid_extra_rows",
     "toeplitz_on_lines",
@@ -346,6 +348,7 @@ def weight_grad_grid(
     in_order: bool = False,
     last_axis_stack: bool = False,
     dots: bool = False,
+    channels: int = 0,
 ) -> Any:
     """Weight gradient for stride 1 on a channel-major flat grid.
 
@@ -362,9 +365,11 @@ def weight_grad_grid(
     stack at a time.  ``last_axis_stack``: a chunk stacks only the last
     kernel axis's taps, over the chunk's positions and the span of the
     other axes' offsets; each tap of the other axes contracts its window
-    of that stack.  ``dots`` (one channel in and out per group): each tap
-    is one ``vecdot`` of its slice with ``gy`` over every position.
+    of that stack.  ``dots`` (one channel in and out per group): see
+    :func:`weight_grad_depthwise`, ``channels`` at a time.
     """
+    if dots:
+        return weight_grad_depthwise(xp, x, gy, g, channels)
     xg, gyg = _weight_grad_grids(xp, x, gy, g)
     rows = weight_grad_rows(g)
     if last_axis_stack and chunk is not None:
@@ -372,6 +377,46 @@ def weight_grad_grid(
     cg = g.group_in
     reads = [(slice(0, cg), off) for off in grid_tap_offsets(g)]
     return _weight_grad_reads(xp, xg, gyg, g, reads, rows, chunk, in_order, dots=dots)
+
+
+def weight_grad_depthwise(xp: Any, x: Any, gy: Any, g: Geometry, channels: int = 0) -> Any:
+    """Stride-1 weight gradient with one channel in and out per group.
+
+    ``x`` is the unpadded input ``(N, C, *S)``, ``gy`` the output gradient.
+    The input is padded along every spatial axis but the first (one copy;
+    none for 1-d), the output gradient zero-extended to its rows; each tap
+    is then one ``vecdot`` of a contiguous slice of each per sample and
+    channel (``_plan.depthwise_weight_grad_reads``), summed over the
+    samples.  The channels run in chunks of ``channels`` (0: all), so
+    every tap rereads its chunk from the cache
+    (``_plan.depthwise_weight_grad_channels``).  No
+    channel-major copy: NumPy, against one ``vecdot`` per tap on the
+    channel-major grids, 8x144x56^2 3x3 19.6 -> 8.9 ms.
+    """
+    n, c = g.batch, g.in_channels
+    if g.ndim > 1:
+        inner = tuple(g.pads[1:])
+        x = pad_axes(xp, x, inner, "constant")
+        grow = tuple((0, p - o) for p, o in zip(g.padded_spatial[1:], g.out_spatial[1:]))
+        gy = pad_axes(xp, gy, grow, "constant")
+    xf = reshape(xp, x, (n, c, math.prod(x.shape[2:])))
+    gf = reshape(xp, gy, (n, c, math.prod(gy.shape[2:])))
+    reads = depthwise_weight_grad_reads(g)
+    step = channels or c
+    chunks = []
+    for c0 in range(0, c, step):
+        c1 = min(c0 + step, c)  # the standard leaves stops past the end unspecified
+        xs, gs = xf[:, c0:c1, :], gf[:, c0:c1, :]
+        zeros = xp.zeros(xs.shape[:2], dtype=xf.dtype, device=device_of(xf))
+        dots = [
+            zeros
+            if r is None
+            else real_vecdot(xp, xs[..., r[0] : r[0] + r[2]], gs[..., r[1] : r[1] + r[2]])
+            for r in reads
+        ]
+        chunks.append(xp.stack(dots, axis=-1))  # (N, chunk, T)
+    per_sample = chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=1)
+    return reshape(xp, xp.sum(per_sample, axis=0), (c, 1) + g.kernel)
 
 
 def weight_grad_phases(xp: Any, x: Any, gy: Any, g: Geometry, phased: Geometry, wplan) -> Any:
@@ -477,7 +522,9 @@ def _weight_grad_reads(
     if dots:
         assert cg == 1 and cog == 1, (cg, cog)
         head = gyg[:, 0, :rows]
-        per_read = [xp.vecdot(xg[:, sel, off : off + rows], head[:, None, :]) for sel, off in reads]
+        per_read = [
+            real_vecdot(xp, xg[:, sel, off : off + rows], head[:, None, :]) for sel, off in reads
+        ]
         gw = per_read[0] if len(per_read) == 1 else xp.concat(per_read, axis=1)
         gw = reshape(xp, gw, (groups, g.taps, 1, 1))
     elif chunk is None:

@@ -29,6 +29,7 @@ from ._direct import (
     weight_grad_taps,
 )
 from ._dtypes import check_numeric, compute_dtype, dtype_info
+from ._heap import keep_heap
 from ._pad import pad_axes
 from ._plan import Geometry, plan_weight_grad, plan_weight_grad_phases, pointwise_weight_grad
 from ._transpose import input_grad
@@ -859,6 +860,7 @@ def conv_weight_grad(
             f"{func}: needs {need:,} bytes of workspace but the budget is {budget:,} "
             f"bytes; raise it with workspace_bytes= or $PORTCONV_WORKSPACE_BYTES"
         )
+    keep_heap(xp, x, need)  # as correlate_nd does: freed temporaries reused
     x, gy = batch_chunks_only(x), batch_chunks_only(gy)
     x, gy = c_contiguous(xp, x), c_contiguous(xp, gy)
     if pointwise_weight_grad(g, info.kind == "int", is_jax_namespace(xp)):

@@ -1062,20 +1062,24 @@ def test_weight_gradient_matches_the_reference_in_every_chunking(backend, c):
         (rows, False, False),
         (rows, False, True),
     ]
-    runs = [r + (False,) for r in runs]
-    if g.group_in == 1 and g.group_out == 1:  # and one vecdot per tap
-        runs.append((rows, False, False, True))
-    for chunk, in_order, last, dots in runs:
+    runs = [r + (False, 0) for r in runs]
+    if g.group_in == 1 and g.group_out == 1:
+        # and one vecdot per tap and sample, all channels at once, one by
+        # one, and in uneven chunks (the last one shorter)
+        for channels in (0, 1, g.in_channels // 2 + 1):
+            runs.append((rows, False, False, True, channels))
+    for chunk, in_order, last, dots, channels in runs:
 
-        def run(x, gy, chunk=chunk, in_order=in_order, last=last, dots=dots):
-            return _direct.weight_grad_grid(xp, x, gy, g, chunk, in_order, last, dots)
+        def run(x, gy, chunk=chunk, in_order=in_order, last=last, dots=dots, channels=channels):
+            return _direct.weight_grad_grid(xp, x, gy, g, chunk, in_order, last, dots, channels)
 
         got = _run(backend, run, x, gy)
         try:
             assert_close(backend, got, expected, dtype=dtype, bound=bound)
         except AssertionError as exc:
             raise AssertionError(
-                f"chunk {chunk}, in order {in_order}, last {last}, dots {dots}: {exc}"
+                f"chunk {chunk}, in order {in_order}, last {last}, dots {dots} "
+                f"in chunks of {channels} channels: {exc}"
             ) from exc
 
 
@@ -1154,9 +1158,9 @@ def test_strided_weight_gradient_on_stride_phases_matches_the_reference(backend,
     plans = [(None, False, False), (rows // 3 + 1, False, False), (rows // 3 + 1, True, False)]
     if phased.taps * math.prod(_plan.stride_phases_read(g)) == g.taps:
         plans += [(rows // 3 + 1, False, True), (rows, True, True)]
-    plans = [p + (False,) for p in plans]
+    plans = [p + (False, 0) for p in plans]
     if g.group_in == 1 and g.group_out == 1:  # and one vecdot per read
-        plans.append((rows, False, False, True))
+        plans.append((rows, False, False, True, 0))
     for wplan in map(_plan.WeightGradPlan._make, plans):
 
         def run(x, gy, wplan=wplan):
