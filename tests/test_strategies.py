@@ -447,6 +447,21 @@ def _scatter_reference(gy, w, in_spatial, stride, pads, groups):
     return grad[(slice(None), slice(None)) + keep]
 
 
+def _input_grad_case(backend, rng, n, groups, cg, cog, in_spatial, kernel, stride, pads):
+    """Random ``gy``, ``w`` of an input-gradient case, its reference, and both on ``backend``."""
+    out = tuple(
+        (nx + lo + hi - k) // s + 1 for nx, (lo, hi), k, s in zip(in_spatial, pads, kernel, stride)
+    )
+    gy64 = rng.standard_normal((n, groups * cog) + out)
+    w64 = rng.standard_normal((groups * cog, cg) + kernel)
+    expected = _scatter_reference(gy64, w64, in_spatial, stride, pads, groups)
+    dtype = backend.dtype("float64") if backend.has_float64 else backend.dtype("float32")
+    gy = backend.xp.astype(backend.asarray(gy64), dtype)
+    w = backend.xp.astype(backend.asarray(w64), dtype)
+    xp = namespace_of("test", gy=gy, w=w)
+    return gy64, w64, expected, dtype, gy, w, xp, dtype_info(xp, gy.dtype, (gy.dtype,))
+
+
 @pytest.mark.parametrize(
     "form", ["separate-first", "separate-last", "merged-first", "merged-last", "col2im"]
 )
@@ -481,18 +496,9 @@ def test_sub_pixel_phases_interleave_either_way(
     monkeypatch.setattr(_transpose, "_zero_insertion", no_zero_insertion)
     col2im_runs = _count_calls(monkeypatch, _transpose, "_col2im")
     rng = np.random.default_rng(len(in_spatial) + sum(kernel))
-    cg, cog, n = 3, 2, 2
-    out = tuple(
-        (nx + lo + hi - k) // s + 1 for nx, (lo, hi), k, s in zip(in_spatial, pads, kernel, stride)
-    )
-    gy64 = rng.standard_normal((n, groups * cog) + out)
-    w64 = rng.standard_normal((groups * cog, cg) + kernel)
-    expected = _scatter_reference(gy64, w64, in_spatial, stride, pads, groups)
-    dtype = backend.dtype("float64") if backend.has_float64 else backend.dtype("float32")
-    gy = backend.xp.astype(backend.asarray(gy64), dtype)
-    w = backend.xp.astype(backend.asarray(w64), dtype)
-    xp = namespace_of("test", gy=gy, w=w)
-    info = dtype_info(xp, gy.dtype, (gy.dtype,))
+    cog = 2
+    case = _input_grad_case(backend, rng, 2, groups, 3, cog, in_spatial, kernel, stride, pads)
+    gy64, w64, expected, dtype, gy, w, xp, info = case
     dilation = (1,) * len(kernel)
 
     def run(gy, w):
@@ -547,17 +553,10 @@ def test_stride_one_input_gradient_reads_the_transposed_weight_in_place(
     monkeypatch.setattr(_transpose, "make_plan", forced)
     laid_out = _count_calls(monkeypatch, _transpose, "transposed_weight")
     rng = np.random.default_rng(sum(in_spatial) + len(kernel) + groups)
-    cg, cog = 3, 4
-    out = tuple(nx + lo + hi - k + 1 for nx, (lo, hi), k in zip(in_spatial, pads, kernel))
-    gy64 = rng.standard_normal((batch, groups * cog) + out)
-    w64 = rng.standard_normal((groups * cog, cg) + kernel)
+    cog = 4
     ones = (1,) * len(kernel)
-    expected = _scatter_reference(gy64, w64, in_spatial, ones, pads, groups)
-    dtype = backend.dtype("float64") if backend.has_float64 else backend.dtype("float32")
-    gy = backend.xp.astype(backend.asarray(gy64), dtype)
-    w = backend.xp.astype(backend.asarray(w64), dtype)
-    xp = namespace_of("test", gy=gy, w=w)
-    info = dtype_info(xp, gy.dtype, (gy.dtype,))
+    case = _input_grad_case(backend, rng, batch, groups, 3, cog, in_spatial, kernel, ones, pads)
+    gy64, w64, expected, dtype, gy, w, xp, info = case
 
     def run(gy, w):
         return _transpose.input_grad(
