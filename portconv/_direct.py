@@ -25,6 +25,7 @@ from ._plan import (
     Geometry,
     Plan,
     band_frames,
+    depthwise_phase_reads,
     depthwise_weight_grad_reads,
     frames_length,
     grid_offset,
@@ -376,13 +377,19 @@ def weight_grad_grid(
         return _weight_grad_last_axis(xp, xg, gyg, g, chunk, rows, in_order)
     cg = g.group_in
     reads = [(slice(0, cg), off) for off in grid_tap_offsets(g)]
-    return _weight_grad_reads(xp, xg, gyg, g, reads, rows, chunk, in_order, dots=dots)
+    return _weight_grad_reads(xp, xg, gyg, g, reads, rows, chunk, in_order)
 
 
-def weight_grad_depthwise(xp: Any, x: Any, gy: Any, g: Geometry, channels: int = 0) -> Any:
+def weight_grad_depthwise(
+    xp: Any, x: Any, gy: Any, g: Geometry, channels: int = 0, taps=None, kernel=None
+) -> Any:
     """Stride-1 weight gradient with one channel in and out per group.
 
     ``x`` is the unpadded input ``(N, C, *S)``, ``gy`` the output gradient.
+    A strided layer runs on its stride phases: ``g`` is its phase geometry,
+    ``x`` holds each channel's ``P`` phases as channels ``(N, C * P, *Q)``,
+    and ``taps`` are ``_plan.depthwise_phase_reads`` (the taps' phases and
+    reads of the layer's ``kernel``; None: phase 0 and every tap of ``g``).
     The input is padded along every spatial axis but the first (one copy;
     none for 1-d), the output gradient zero-extended to its rows; each tap
     is then one ``vecdot`` of a contiguous slice of each per sample and
@@ -393,30 +400,34 @@ def weight_grad_depthwise(xp: Any, x: Any, gy: Any, g: Geometry, channels: int =
     channel-major copy: NumPy, against one ``vecdot`` per tap on the
     channel-major grids, 8x144x56^2 3x3 19.6 -> 8.9 ms.
     """
-    n, c = g.batch, g.in_channels
+    n, c = g.batch, g.out_channels
+    phases = g.in_channels // c
     if g.ndim > 1:
         inner = tuple(g.pads[1:])
         x = pad_axes(xp, x, inner, "constant")
         grow = tuple((0, p - o) for p, o in zip(g.padded_spatial[1:], g.out_spatial[1:]))
         gy = pad_axes(xp, gy, grow, "constant")
-    xf = reshape(xp, x, (n, c, math.prod(x.shape[2:])))
+    xf = reshape(xp, x, (n, c * phases, math.prod(x.shape[2:])))
     gf = reshape(xp, gy, (n, c, math.prod(gy.shape[2:])))
-    reads = depthwise_weight_grad_reads(g)
+    if taps is None:
+        taps = tuple((0, r) for r in depthwise_weight_grad_reads(g))
     step = channels or c
     chunks = []
     for c0 in range(0, c, step):
         c1 = min(c0 + step, c)  # the standard leaves stops past the end unspecified
-        xs, gs = xf[:, c0:c1, :], gf[:, c0:c1, :]
-        zeros = xp.zeros(xs.shape[:2], dtype=xf.dtype, device=device_of(xf))
+        gs = gf[:, c0:c1, :]
+        zeros = xp.zeros(gs.shape[:2], dtype=xf.dtype, device=device_of(xf))
+        # phase p of channels c0..c1-1: every phases-th row from c0 * phases + p
+        xs = [xf[:, c0 * phases + p : c1 * phases : phases, :] for p in range(phases)]
         dots = [
             zeros
             if r is None
-            else real_vecdot(xp, xs[..., r[0] : r[0] + r[2]], gs[..., r[1] : r[1] + r[2]])
-            for r in reads
+            else real_vecdot(xp, xs[p][..., r[0] : r[0] + r[2]], gs[..., r[1] : r[1] + r[2]])
+            for p, r in taps
         ]
         chunks.append(xp.stack(dots, axis=-1))  # (N, chunk, T)
     per_sample = chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=1)
-    return reshape(xp, xp.sum(per_sample, axis=0), (c, 1) + g.kernel)
+    return reshape(xp, xp.sum(per_sample, axis=0), (c, 1) + (kernel or g.kernel))
 
 
 def weight_grad_phases(xp: Any, x: Any, gy: Any, g: Geometry, phased: Geometry, wplan) -> Any:
@@ -449,10 +460,13 @@ def weight_grad_phases(xp: Any, x: Any, gy: Any, g: Geometry, phased: Geometry, 
         gw = reshape(xp, gw, (g.out_channels,) + phases + (cg,) + phased.kernel)
         perm = (0, 1 + nsp) + tuple(v for i in range(nsp) for v in (2 + nsp + i, 1 + i))
         return reshape(xp, xp.permute_dims(gw, perm), (g.out_channels, cg) + g.kernel)
+    if wplan.dots:
+        taps = depthwise_phase_reads(g, phased)
+        return weight_grad_depthwise(xp, xph, gy, phased, wplan.channels, taps, g.kernel)
     xg, gyg = _weight_grad_grids(xp, xph, gy, phased)
     reads, place = weight_grad_phase_reads(g, phased)
-    rows, chunk, in_order, dots = weight_grad_rows(phased), wplan.chunk, wplan.in_order, wplan.dots
-    return _weight_grad_reads(xp, xg, gyg, g, reads, rows, chunk, in_order, place, dots)
+    rows, chunk, in_order = weight_grad_rows(phased), wplan.chunk, wplan.in_order
+    return _weight_grad_reads(xp, xg, gyg, g, reads, rows, chunk, in_order, place)
 
 
 @functools.lru_cache(maxsize=256)
@@ -511,23 +525,13 @@ def _weight_grad_reads(
     chunk: int | None,
     in_order: bool,
     place: tuple[int, ...] | None = None,
-    dots: bool = False,
 ) -> Any:
     # The products of ``weight_grad_grid``: the rows ``reads[i][0]`` of each
     # group of ``xg`` from grid offset ``reads[i][1]``, read in turn, are the
     # kernel's taps times ``C_in/G`` rows, tap ``t`` at ``place[t]`` (None:
-    # in the kernel's order, the last axis fastest).  ``dots``:
-    # one ``vecdot`` per read over every position (one channel in and out).
+    # in the kernel's order, the last axis fastest).
     groups, cg, cog = g.groups, g.group_in, g.group_out
-    if dots:
-        assert cg == 1 and cog == 1, (cg, cog)
-        head = gyg[:, 0, :rows]
-        per_read = [
-            real_vecdot(xp, xg[:, sel, off : off + rows], head[:, None, :]) for sel, off in reads
-        ]
-        gw = per_read[0] if len(per_read) == 1 else xp.concat(per_read, axis=1)
-        gw = reshape(xp, gw, (groups, g.taps, 1, 1))
-    elif chunk is None:
+    if chunk is None:
         head = gyg[..., :rows]
         per_read = [
             xp.matmul(head, xp.matrix_transpose(xg[:, sel, off : off + rows])) for sel, off in reads

@@ -1191,16 +1191,20 @@ DEPTHWISE_CHUNK_BYTES = 1 << 20
 
 
 def depthwise_weight_grad_channels(g: Geometry, itemsize: int) -> int:
-    """Channels per chunk of the stride-1 depthwise weight gradient.
+    """Output channels per chunk of the stride-1 depthwise weight gradient.
 
     Each chunk's every tap rereads the chunk's input and output gradient,
     from the cache when the chunk holds about :data:`DEPTHWISE_CHUNK_BYTES`.
     NumPy, medians of 11, chunks of 0.5 / 1 / 2 MiB / every channel:
     8x144x56^2 3x3 10.4 / 8.9 / 11.2 / 14.3 ms, 4x32x128^2 7x7 14.3 / 13.7
-    / 21.1 / 33.9, 1-d 8x256x1000 k31 9.1 / 8.3 / 11.8 / 18.0.
+    / 21.1 / 33.9, 1-d 8x256x1000 k31 9.1 / 8.3 / 11.8 / 18.0.  ``g`` may
+    be a strided layer's phase geometry (its input channels the phases of
+    each output channel).
     """
-    per_channel = 2 * g.batch * g.out_spatial[0] * math.prod(g.padded_spatial[1:]) * itemsize
-    return max(1, min(g.in_channels, DEPTHWISE_CHUNK_BYTES // max(1, per_channel)))
+    phases = g.in_channels // g.out_channels
+    rows = g.batch * g.out_spatial[0] * math.prod(g.padded_spatial[1:])
+    per_channel = (phases + 1) * rows * itemsize
+    return max(1, min(g.out_channels, DEPTHWISE_CHUNK_BYTES // max(1, per_channel)))
 
 
 @functools.lru_cache(maxsize=256)
@@ -1230,6 +1234,26 @@ def depthwise_weight_grad_reads(g: Geometry) -> tuple[tuple[int, int, int] | Non
         start = (h0 + tap[0] * d0 - lo0) * inner + off
         reads.append((start, h0 * inner, (h1 - h0 - 1) * inner + last))
     return tuple(reads)
+
+
+@functools.lru_cache(maxsize=256)
+def depthwise_phase_reads(g: Geometry, phased: Geometry) -> tuple:
+    """Per tap of strided depthwise ``g``: ``(phase, read)`` on its phase geometry.
+
+    Tap ``s * m + r`` is sub-kernel tap ``m`` of phase ``r`` (its index in
+    the phases the kernel reads, the last axis fastest); ``read`` is that
+    sub-tap's :func:`depthwise_weight_grad_reads` on ``phased``.
+    """
+    phases = stride_phases_read(g)
+    reads = depthwise_weight_grad_reads(phased)
+    out = []
+    for tap in itertools.product(*(range(k) for k in g.kernel)):
+        m = tuple(t // s for t, s in zip(tap, g.stride))
+        r = tuple(t % s for t, s in zip(tap, g.stride))
+        phase = sum(ri * math.prod(phases[i + 1 :]) for i, ri in enumerate(r))
+        sub = sum(mi * math.prod(phased.kernel[i + 1 :]) for i, mi in enumerate(m))
+        out.append((phase, reads[sub]))
+    return tuple(out)
 
 
 def weight_grad_phase_geometry(g: Geometry) -> Geometry | None:
@@ -1729,7 +1753,8 @@ def plan_weight_grad_phases(
     if chunk is None:
         return None
     dots = real and g.group_in == 1 and g.group_out == 1  # as in plan_weight_grad
-    return phased, WeightGradPlan(chunk, bool(c["orders_work"]), False, dots)
+    channels = depthwise_weight_grad_channels(phased, itemsize) if dots else 0
+    return phased, WeightGradPlan(chunk, bool(c["orders_work"]), False, dots, channels)
 
 
 def _weight_grad_chunk(

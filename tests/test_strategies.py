@@ -1158,8 +1158,11 @@ def test_strided_weight_gradient_on_stride_phases_matches_the_reference(backend,
     if phased.taps * math.prod(_plan.stride_phases_read(g)) == g.taps:
         plans += [(rows // 3 + 1, False, True), (rows, True, True)]
     plans = [p + (False, 0) for p in plans]
-    if g.group_in == 1 and g.group_out == 1:  # and one vecdot per read
-        plans.append((rows, False, False, True, 0))
+    if g.group_in == 1 and g.group_out == 1:
+        # and one vecdot per tap and sample on the phases: all channels at
+        # once, one by one, and in uneven chunks (the last one shorter)
+        for channels in (0, 1, g.out_channels // 2 + 1):
+            plans.append((rows, False, False, True, channels))
     for wplan in map(_plan.WeightGradPlan._make, plans):
 
         def run(x, gy, wplan=wplan):
