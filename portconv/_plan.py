@@ -848,6 +848,12 @@ def _stack_bytes(g: Geometry, strategy: str, itemsize: int) -> int:
     return positions * g.in_channels * width * itemsize
 
 
+def _frames_bytes(g: Geometry, itemsize: int, block: int) -> int:
+    """Bytes of the banded matmul's frames of ``block`` outputs over the padded input."""
+    hop, width = band_frames(g, block)
+    return g.batch * g.in_channels * math.prod(g.padded_spatial) * itemsize * width // hop
+
+
 def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, block=None) -> int:
     """Peak bytes of one untiled run of ``strategy``, output included."""
     x_padded = g.batch * g.in_channels * math.prod(g.padded_spatial) * itemsize
@@ -868,9 +874,7 @@ def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, block=None)
         framed = dataclasses.replace(g, batch=g.batch * nb, in_spatial=(length,), pads=((0, 0),))
         return x_padded + _workspace(framed, "fft", itemsize, fft_shape)
     if strategy == "toeplitz":
-        hop, width = band_frames(g, block)
-        frames = x_padded * width // hop
-        return x_padded + frames + 3 * out
+        return x_padded + _frames_bytes(g, itemsize, block) + 3 * out
     if strategy == "winograd":
         wg = winograd_geometry(g)
         # the transformed input and the products, with a copy each (and
@@ -1439,16 +1443,13 @@ def _row_tile(
     if strategy == "toeplitz":
         if g.ndim != 1 or not c["banded_rows"]:
             return None
-        hop, width = band_frames(g, block)
-        frames = g.in_channels * g.padded_spatial[0] * itemsize * width // hop
-        if frames <= c["banded_rows"] or g.out_spatial[0] < 2 * block:
+        # (never under XLA, whose row has none: ``max_tiles`` does not apply)
+        if _frames_bytes(g, itemsize, block) <= c["banded_rows"] or g.out_spatial[0] < 2 * block:
             return None
         tiles = -(-_workspace(g, strategy, itemsize, None, block) // c["banded_rows"])
         # equal tiles of whole frames: unequal ones reuse freed memory worse
         per_tile = -(-g.out_spatial[0] // tiles)
         rows = -(-per_tile // block) * block
-        if max_tiles is not None:
-            rows = max(rows, -(-g.out_spatial[0] // max(1, max_tiles)))
         return rows if rows < g.out_spatial[0] else None
     elif strategy not in ("im2col_last", "im2col") or g.ndim < 2:
         return None
