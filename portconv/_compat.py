@@ -31,6 +31,7 @@ __all__ = [
     "numpy_backed",
     "blas_matrices",
     "real_vecdot",
+    "one_copy_pad",
 ]
 
 
@@ -234,6 +235,32 @@ def real_vecdot(xp: Any, x1: Any, x2: Any) -> Any:
     if array_api_compat.is_torch_array(x1):
         return xp.sum(x1 * x2, axis=-1)
     return xp.vecdot(x1, x2)
+
+
+#: ``numpy.pad`` costs some 20 us of Python before it copies: below this many
+#: bytes times (padded axes - 1), concatenating per axis is as fast (2 axes of
+#: 4x16x32^2 float32, 256 KiB: 38 against 53 us; 512 KiB: 91 against 78).
+_ONE_COPY_PAD_BYTES = 512 * 2**10
+
+
+def one_copy_pad(xp: Any, x: Any, widths: tuple[tuple[int, int], ...], fill: Any) -> Any | None:
+    """``x`` padded with ``fill`` by ``widths`` (one non-negative pair per axis) in one copy.
+
+    None where padding by one ``concat`` per axis is as fast.  The standard
+    has no ``pad``, and each ``concat`` copies the whole array again;
+    NumPy's own ``pad`` allocates once, copies the input in and fills the
+    borders.  On this project's CPU (float32, pad 1 on each padded axis):
+    8x64x56^2 on 2 axes 1.54 against 0.91 ms, 1x8x64^3 on 3 axes 2.57
+    against 1.15 ms; one axis alone gains nothing (0.81 against 0.87).
+    NumPy only: other libraries' pads were not measured (CuPy's is the same
+    call, but no GPU was at hand), and under XLA both forms compile alike.
+    """
+    padded_axes = sum(1 for lo, hi in widths if lo or hi)
+    if padded_axes < 2 or not array_api_compat.is_numpy_array(x):
+        return None
+    if x.size * x.itemsize * (padded_axes - 1) < _ONE_COPY_PAD_BYTES:
+        return None
+    return xp.pad(x, widths, mode="constant", constant_values=fill)
 
 
 def values_are_cheap(x: Any) -> bool:

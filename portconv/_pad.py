@@ -3,14 +3,16 @@
 Every mode is an index map computed in Python: each padded position names the
 input position it copies.  The map is cut into runs of consecutive indices and
 each run becomes one slice (reversed with ``flip`` when it runs backwards), so
-padding costs one ``concat`` per axis and works for pads of any size.
+padding costs one ``concat`` per axis and works for pads of any size.  Large
+NumPy arrays padded with a constant on two or more axes are the exception:
+NumPy's own ``pad`` copies them once (``_compat.one_copy_pad``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ._compat import device_of
+from ._compat import device_of, one_copy_pad
 
 __all__ = ["pad_axes", "source_index"]
 
@@ -84,6 +86,15 @@ def pad_axes(
     many zeros to each axis after its padding, in the same copy.
     """
     first_axis = x.ndim - len(pads)
+    if mode == "constant" and all(lo >= 0 and hi >= 0 for lo, hi in pads):
+        tails = zeros_after or (0,) * len(pads)
+        if fill == 0 or not any(tails):
+            widths = ((0, 0),) * first_axis + tuple(
+                (lo, hi + tail) for (lo, hi), tail in zip(pads, tails)
+            )
+            padded = one_copy_pad(xp, x, widths, fill)
+            if padded is not None:
+                return padded
     for offset, (lo, hi) in enumerate(pads):
         axis = first_axis + offset
         pieces = _axis_pieces(xp, x, axis, lo, hi, mode, fill)

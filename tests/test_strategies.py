@@ -596,6 +596,39 @@ def test_transposed_weight_feeds_every_matmul_without_a_copy():
     assert blas_matrices(np, w) is w
 
 
+@pytest.mark.parametrize(
+    ("shape", "pads", "fill", "tail", "one_copy"),
+    [
+        ((8, 16, 32, 32), ((1, 1), (1, 1)), 0, None, True),  # 512 KiB, 2 axes
+        ((4, 32, 32, 32), ((2, 0), (0, 3)), 1.5, None, True),
+        ((2, 8, 16, 32, 32), ((1, 1), (0, 0), (1, 2)), 0, (0, 0, 3), True),  # tail folded
+        ((2, 8, 16, 32, 32), ((1, 1), (1, 1), (1, 1)), 2.5, (0, 0, 3), False),  # tail not fill
+        ((8, 16, 32, 32), ((-1, 1), (1, 1)), 0, None, False),  # crops
+        ((8, 16, 32, 32), ((0, 0), (1, 1)), 0, None, False),  # one axis: nothing to gain
+        ((2, 16, 32, 32), ((1, 1), (1, 1)), 0, None, False),  # 128 KiB: concat is as fast
+    ],
+)
+def test_numpy_pads_two_or_more_axes_in_one_copy_as_concat_does(
+    monkeypatch, shape, pads, fill, tail, one_copy
+):
+    from portconv import _pad
+
+    x = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    taken = []
+    native = _pad.one_copy_pad
+
+    def spy(*args):
+        taken.append(native(*args))
+        return taken[-1]
+
+    monkeypatch.setattr(_pad, "one_copy_pad", spy)
+    got = _pad.pad_axes(np, x, pads, "constant", fill, tail)
+    monkeypatch.setattr(_pad, "one_copy_pad", lambda *args: None)
+    want = _pad.pad_axes(np, x, pads, "constant", fill, tail)
+    assert got.shape == want.shape and np.array_equal(got, want)
+    assert any(t is not None for t in taken) == one_copy
+
+
 def test_phases_go_channels_last_on_numpy_like_rows_for_shallow_contractions():
     limit = _plan.PHASES_LAST_MAX_MACS
     assert _plan.phases_last("cpu", False, limit) and _plan.phases_last("cpu", False, 1)
