@@ -4,7 +4,7 @@ Usage::
 
     git archive <rev> portconv | tar -x -C OLD      # the old tree's package in OLD/portconv
     python benchmarks/ab.py OLD [--set weight|strided|depthwise|pointwise|input|deep] [--runs N]
-    python benchmarks/ab.py OLD --set eval|train|unusual|networks|sequences [--all] [--runs N]
+    python benchmarks/ab.py OLD --set eval|train|unusual|networks|sequences|signals [--all] [--runs N]
 
 The sets ``weight``, ``strided``, ``depthwise`` and ``pointwise`` (1x1
 layers) time ``conv_weight_grad``,

@@ -6,7 +6,7 @@ time, and checks whether the strategy the cost model chose is within 10% of
 the fastest.  Usage::
 
     python benchmarks/sweep.py [--backend numpy|torch|jax] [--rounds R] [--limit N]
-                               [--set eval|train|unusual|networks|sequences]
+                               [--set eval|train|unusual|networks|sequences|signals]
                                [--json PATH] [--md PATH]
 
 Writes ``benchmarks/results/auto-sweep-<machine>.{json,md}`` by default.
@@ -287,12 +287,27 @@ SEQUENCE_SHAPES: tuple[Shape, ...] = (
     ),
     _nn("conv1d 8x80x3000->256 k3", (8, 80, 3000), (256, 80, 3), padding=1),
 )
+#: Long 1-d signals (``--set signals``), SciPy-style, "same" mode: where
+#: the banded matmul's block meets thin-panel matmuls (``_plan._band_rank``)
+#: and the overlap-save blocks compete.  Neither fitted on nor used to fit.
+SIGNAL_SHAPES: tuple[Shape, ...] = (
+    _sig("1d 256k*65", (262_144,), (65,)),
+    _sig("1d 256k*257", (262_144,), (257,)),
+    _sig("1d 1M*17", (1_048_576,), (17,)),
+    _sig("1d 1M*65", (1_048_576,), (65,)),
+    _sig("1d 1M*129", (1_048_576,), (129,)),
+    _sig("1d 1M*257", (1_048_576,), (257,)),
+    _sig("1d 1M*513", (1_048_576,), (513,)),
+    _sig("1d 2M*129", (2_097_152,), (129,)),
+    _sig("1d 4M*257", (4_194_304,), (257,)),
+)
 SETS = {
     "eval": SHAPES,
     "train": TRAIN_SHAPES,
     "unusual": UNUSUAL_SHAPES,
     "networks": NETWORK_SHAPES,
     "sequences": SEQUENCE_SHAPES,
+    "signals": SIGNAL_SHAPES,
 }
 
 

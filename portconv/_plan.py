@@ -308,6 +308,9 @@ class Plan:
 # ``banded_rows`` (a fact, not fitted): a long 1-d line's banded matmul
 # runs in row tiles of about this many bytes of workspace (see
 # :func:`_row_tile`).  Off (0) under XLA and on the GPU row (unmeasured).
+# ``band_panel`` (a fact, not fitted): how much slower a 1-d banded
+# matmul's products run for a thin block, ranking its blocks only (see
+# :func:`_band_rank`).  Off (0) under XLA and on the GPU row (unmeasured).
 # ``orders_work`` (a fact, not fitted): XLA's CPU runtime may run
 # independent operations side by side, so it gives each its own buffer:
 # every tile's stacked operand and every tap's product are live at once and
@@ -376,6 +379,7 @@ _COSTS = {
         "phases_last": 1,
         "batch_gemm": 1,
         "banded_rows": 32 << 20,
+        "band_panel": 48,
         "item": 8e-08,
         "gemm_k": 12.5,
         "gemm_n": 2.52,
@@ -431,6 +435,7 @@ _COSTS = {
         "phases_last": 0,
         "batch_gemm": 0,
         "banded_rows": 0,
+        "band_panel": 0,
         "item": 6.87e-07,
         "call": 5.79e-07,
         "elem": 9.85e-11,
@@ -477,6 +482,7 @@ _COSTS = {
         "phases_last": 0,
         "batch_gemm": 0,
         "banded_rows": 0,
+        "band_panel": 0,
         "call": 12e-6,
         "item": 12e-6,
         "elem": 0.02e-9,
@@ -785,8 +791,15 @@ def band_frames(g: Geometry, block: int) -> tuple[int, int]:
     return s * block, s * (block - 1) + span
 
 
-def _toeplitz_block(g: Geometry, dtype: DtypeInfo, device: str) -> int | None:
-    """Block of the cheapest banded-matmul plan, or None when it does not apply."""
+def _toeplitz_block(g: Geometry, dtype: DtypeInfo, device: str) -> tuple[int, int] | None:
+    """Blocks of the banded-matmul plan: ``(the one it runs, the one that prices it)``.
+
+    None when it does not apply.  The block that runs is the best by
+    :func:`_band_rank`; the strategy is compared with the others at the
+    fitted model's own best block, as the fit priced it (on NumPy the
+    ranked block ran no slower on every signal measured for
+    :func:`_band_rank`).
+    """
     if g.group_in != 1 or g.group_out != 1 or dtype.kind == "int":
         return None
     span = g.spans[-1]
@@ -803,13 +816,52 @@ def _toeplitz_block(g: Geometry, dtype: DtypeInfo, device: str) -> int | None:
     blocks = sorted(
         {16, 32, 64, 128, 256, 512, 1024} | ({one_frame} if one_frame <= 1024 else set())
     )
+    best = priced = None
     for block in blocks:
         if block > 2 * o_last and best is not None:
             break
+        rank = _band_rank(g, dtype, device, block)
         cost = _strategy_cost(g, "toeplitz", dtype, device, None, block)
-        if best is None or cost < best[0]:
-            best = (cost, block)
-    return None if best is None else best[1]
+        if best is None or rank < best[0]:
+            best = (rank, block)
+        if priced is None or cost < priced[0]:
+            priced = (cost, block)
+    return None if best is None or priced is None else (best[1], priced[1])
+
+
+#: Where :func:`_band_rank`'s thin-panel term was measured to pick better.
+_PANEL_MIN_SPAN = 64
+_PANEL_MIN_OUTPUTS = 2**18
+
+
+def _band_rank(g: Geometry, dtype: DtypeInfo, device: str, block: int) -> float:
+    """What ranks the banded matmul's blocks: its modelled cost, long 1-d bands slowed when thin.
+
+    A 1-d band's products are ``(L / b) x (b + span - 1) @ (b + span - 1) x b``
+    for block ``b``: tall matmuls whose rate OpenBLAS ties to ``b`` far more
+    steeply than the fitted ``gemm_n`` says (NumPy, 2^20 outputs, 257 taps,
+    ``b`` = 16 / 32 / 64 / 128 / 256: 65 / 111 / 205 / 255 / 269 GFLOP/s;
+    65 taps: 114 / 165 / 203 / 239 / 258).  The row's ``band_panel`` adds
+    ``band_panel / b`` of the products' cost where that was measured: spans
+    of at least :data:`_PANEL_MIN_SPAN` taps, at least
+    :data:`_PANEL_MIN_OUTPUTS` outputs per band.  It picks the fastest
+    block on 2^18 to 2^22 samples with 65 to 513 taps (NumPy, 2^20 x 257:
+    b 64 -> 128, 6.65 -> 5.10 ms).  Shorter spans tie within 10% over
+    b = 16-64; shorter signals ran 1.06-1.3x slower on the wider block
+    (2^16 x 65 and x 257, 10k x 257, 8x256x1000 depthwise k31); 2-d bands
+    are left alone: there the fitted model already picks within 4% of the
+    fastest block on 1024^2 images with 5x5 to 15x15 kernels and 28^2
+    depthwise layers, and this term moved 7x7 depthwise 32^2 maps to a
+    24% slower block.
+    """
+    cost = _strategy_cost(g, "toeplitz", dtype, device, None, block)
+    c = _COSTS[device]
+    if g.ndim != 1 or not c.get("band_panel"):
+        return cost
+    if g.spans[-1] < _PANEL_MIN_SPAN or g.batch * g.out_spatial[-1] < _PANEL_MIN_OUTPUTS:
+        return cost
+    _, gemm = _strategy_time(g, "toeplitz", dtype, c, None, block)
+    return cost + c.get("g_toeplitz", 1.0) * gemm * c["band_panel"] / block
 
 
 def _block_length(g: Geometry, dtype: DtypeInfo, device: str, full: int) -> int | None:
@@ -1997,8 +2049,10 @@ def plan_correlation(
         candidates.append("fft_blocks")
     if method == "auto" and winograd_applies(g, dtype, _COSTS[device]):
         candidates.append("winograd")
-    toeplitz_block = _toeplitz_block(g, dtype, device) if method != "fft" else None
-    if toeplitz_block is not None:
+    toeplitz_blocks = _toeplitz_block(g, dtype, device) if method != "fft" else None
+    toeplitz_block = priced_block = None
+    if toeplitz_blocks is not None:
+        toeplitz_block, priced_block = toeplitz_blocks
         candidates.append("toeplitz")
 
     if only is not None:
@@ -2017,7 +2071,7 @@ def plan_correlation(
             part = dataclasses.replace(g, batch=1)
             row_max = None if max_tiles is None else max_tiles // g.batch
             rows = _row_tile(part, strategy, itemsize, _COSTS[device], row_max, toeplitz_block)
-        cost = tiled_cost(g, strategy, dtype, device, shape, toeplitz_block, tile, rows)
+        cost = tiled_cost(g, strategy, dtype, device, shape, priced_block, tile, rows)
         if unroll_limited and unrolled_ops(g, strategy) > _MAX_UNROLLED_OPS_JAX:
             cost *= 1e3  # admissible only when nothing else fits the budget
         options.append((ws > budget, cost, strategy, shape, (tile, rows), ws))

@@ -469,9 +469,9 @@ def test_cpu_row_tiles_a_sample_over_twice_the_cache():
 
 
 def test_cpu_tiles_a_long_line_whose_banded_frames_outgrow_their_share():
-    # 4M samples by 257 taps: frames of 64 outputs hold 5x the line (84 MB,
-    # over the 32 MiB share): equal tiles of whole frames (NumPy 60 -> 29
-    # ms, peak 3.5x -> 1.5x the operands)
+    # 4M samples by 257 taps: frames of 128 outputs hold 3x the line (50 MB,
+    # over the 32 MiB share): equal tiles of whole frames (NumPy, frames of
+    # 64 then: 60 -> 29 ms, peak 3.5x -> 1.5x the operands)
     f32 = DtypeInfo("real", 4)
     share = _plan._COSTS["cpu"]["banded_rows"]
     line = geometry(1, 1, 1, 1, (4 << 20,), (257,), None, None, ((128, 128),))
@@ -491,6 +491,32 @@ def test_cpu_tiles_a_long_line_whose_banded_frames_outgrow_their_share():
     assert _xla_plan(line, "toeplitz").row_tile is None
     gpu = plan_correlation(line, "auto", f32, "gpu", True, False, 2**40, "c", only="toeplitz")
     assert gpu.row_tile is None
+
+
+def test_long_1d_bands_run_wider_blocks_but_compete_at_the_fitted_price():
+    # 2^20 x 257: the fitted model's cheapest block is 64, where the tall
+    # products run at 205 GFLOP/s against 255 at 128 (NumPy 6.65 -> 5.10 ms)
+    f32 = DtypeInfo("real", 4)
+    line = geometry(1, 1, 1, 1, (1 << 20,), (257,), None, None, ((128, 128),))
+    assert _plan._toeplitz_block(line, f32, "cpu") == (128, 64)
+    p = plan_correlation(line, "auto", f32, "cpu", True, False, 2**40, "c", only="toeplitz")
+    assert p.block == 128
+    priced = _plan.tiled_cost(line, "toeplitz", f32, "cpu", None, 64, p.batch_tile, p.row_tile)
+    assert p.cost == priced
+    # one block where the thin-panel term was not measured to pick better:
+    # short spans, short signals, 2-d bands, XLA and the GPU row
+    short_span = geometry(1, 1, 1, 1, (1 << 20,), (17,), None, None, ((8, 8),))
+    short_line = geometry(1, 1, 1, 1, (1 << 16,), (257,), None, None, ((128, 128),))
+    image = geometry(1, 1, 1, 1, (1024, 1024), (11, 11), None, None, ((5, 5),) * 2)
+    for g, device in (
+        (short_span, "cpu"),
+        (short_line, "cpu"),
+        (image, "cpu"),
+        (line, "cpu-xla"),
+        (line, "gpu"),
+    ):
+        run, priced_block = _plan._toeplitz_block(g, f32, device)
+        assert run == priced_block, (g, device)
 
 
 def test_cpu_tiles_for_speed_only_where_the_stack_outweighs_the_output():
