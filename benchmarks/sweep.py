@@ -288,7 +288,7 @@ SEQUENCE_SHAPES: tuple[Shape, ...] = (
     _nn("conv1d 8x80x3000->256 k3", (8, 80, 3000), (256, 80, 3), padding=1),
 )
 #: Long 1-d signals (``--set signals``), SciPy-style, "same" mode: where
-#: the banded matmul's block meets thin-panel matmuls (``_plan._band_rank``)
+#: the banded matmul's block meets thin-panel matmuls (``_plan._thin_panel_cost``)
 #: and the overlap-save blocks compete.  Neither fitted on nor used to fit.
 SIGNAL_SHAPES: tuple[Shape, ...] = (
     _sig("1d 256k*65", (262_144,), (65,)),

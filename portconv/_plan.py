@@ -310,7 +310,7 @@ class Plan:
 # :func:`_row_tile`).  Off (0) under XLA and on the GPU row (unmeasured).
 # ``band_panel`` (a fact, not fitted): how much slower a 1-d banded
 # matmul's products run for a thin block, ranking its blocks only (see
-# :func:`_band_rank`).  Off (0) under XLA and on the GPU row (unmeasured).
+# :func:`_thin_panel_cost`).  Off (0) under XLA and on the GPU row (unmeasured).
 # ``orders_work`` (a fact, not fitted): XLA's CPU runtime may run
 # independent operations side by side, so it gives each its own buffer:
 # every tile's stacked operand and every tap's product are live at once and
@@ -794,11 +794,11 @@ def band_frames(g: Geometry, block: int) -> tuple[int, int]:
 def _toeplitz_block(g: Geometry, dtype: DtypeInfo, device: str) -> tuple[int, int] | None:
     """Blocks of the banded-matmul plan: ``(the one it runs, the one that prices it)``.
 
-    None when it does not apply.  The block that runs is the best by
-    :func:`_band_rank`; the strategy is compared with the others at the
+    None when it does not apply.  The block that runs is the best with
+    :func:`_thin_panel_cost` added; the strategy is compared with the others at the
     fitted model's own best block, as the fit priced it (on NumPy the
     ranked block ran no slower on every signal measured for
-    :func:`_band_rank`).
+    :func:`_thin_panel_cost`).
     """
     if g.group_in != 1 or g.group_out != 1 or dtype.kind == "int":
         return None
@@ -820,8 +820,8 @@ def _toeplitz_block(g: Geometry, dtype: DtypeInfo, device: str) -> tuple[int, in
     for block in blocks:
         if block > 2 * o_last and best is not None:
             break
-        rank = _band_rank(g, dtype, device, block)
         cost = _strategy_cost(g, "toeplitz", dtype, device, None, block)
+        rank = cost + _thin_panel_cost(g, dtype, device, block)
         if best is None or rank < best[0]:
             best = (rank, block)
         if priced is None or cost < priced[0]:
@@ -829,13 +829,13 @@ def _toeplitz_block(g: Geometry, dtype: DtypeInfo, device: str) -> tuple[int, in
     return None if best is None or priced is None else (best[1], priced[1])
 
 
-#: Where :func:`_band_rank`'s thin-panel term was measured to pick better.
+#: Where :func:`_thin_panel_cost` was measured to pick better.
 _PANEL_MIN_SPAN = 64
 _PANEL_MIN_OUTPUTS = 2**18
 
 
-def _band_rank(g: Geometry, dtype: DtypeInfo, device: str, block: int) -> float:
-    """What ranks the banded matmul's blocks: its modelled cost, long 1-d bands slowed when thin.
+def _thin_panel_cost(g: Geometry, dtype: DtypeInfo, device: str, block: int) -> float:
+    """Seconds a long 1-d band's thin block adds to its modelled cost, ranking blocks only.
 
     A 1-d band's products are ``(L / b) x (b + span - 1) @ (b + span - 1) x b``
     for block ``b``: tall matmuls whose rate OpenBLAS ties to ``b`` far more
@@ -854,14 +854,13 @@ def _band_rank(g: Geometry, dtype: DtypeInfo, device: str, block: int) -> float:
     depthwise layers, and this term moved 7x7 depthwise 32^2 maps to a
     24% slower block.
     """
-    cost = _strategy_cost(g, "toeplitz", dtype, device, None, block)
     c = _COSTS[device]
     if g.ndim != 1 or not c.get("band_panel"):
-        return cost
+        return 0.0
     if g.spans[-1] < _PANEL_MIN_SPAN or g.batch * g.out_spatial[-1] < _PANEL_MIN_OUTPUTS:
-        return cost
+        return 0.0
     _, gemm = _strategy_time(g, "toeplitz", dtype, c, None, block)
-    return cost + c.get("g_toeplitz", 1.0) * gemm * c["band_panel"] / block
+    return c.get("g_toeplitz", 1.0) * gemm * c["band_panel"] / block
 
 
 def _block_length(g: Geometry, dtype: DtypeInfo, device: str, full: int) -> int | None:
