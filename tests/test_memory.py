@@ -519,6 +519,23 @@ def test_long_1d_bands_run_wider_blocks_but_compete_at_the_fitted_price():
         assert run == priced_block, (g, device)
 
 
+def test_overlap_save_blocks_win_long_one_channel_signals_but_not_many_channels():
+    # x_fft_blocks = 0.62 on the NumPy row: a 2^20-sample signal with 513
+    # taps runs the blocks (NumPy 8.47 -> 6.99 ms against the banded
+    # matmul), while 16x64x4000 -> 64 k9 stays a direct matmul form (its
+    # blocks ran 1.7x slower than im2col); the bounds of the plateau
+    f32 = DtypeInfo("real", 4)
+    signal = geometry(1, 1, 1, 1, (1 << 20,), (513,), None, None, ((256, 256),))
+    tcn = geometry(16, 64, 64, 1, (4000,), (9,), None, None, ((4, 4),))
+    assert plan_correlation(signal, "auto", f32, "cpu", True, False, 2**40, "c").strategy == (
+        "fft_blocks"
+    )
+    assert plan_correlation(tcn, "auto", f32, "cpu", True, False, 2**40, "c").strategy not in (
+        "fft",
+        "fft_blocks",
+    )
+
+
 def test_cpu_tiles_for_speed_only_where_the_stack_outweighs_the_output():
     # the tiles' join copies the output once more: few-channel layers whose
     # stacked columns are no larger than their output stay whole on NumPy
