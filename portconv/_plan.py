@@ -360,9 +360,10 @@ _COSTS = {
     # 7 / 8 / 8 / 8 / 8 of 8; older stored sweeps at 0.384 / 0.8: 46 / 47,
     # 45 / 46, 47 / 47, 44 / 44 and 45 / 45 of 50, 21 / 20 (twice) and 21 /
     # 21 of 24 (a near-tie of fft and fft_blocks on 1-d 50k*4001).  It was
-    # lowered by hand to 0.62 on 2026-12-07 (evening): at 0.8 one-channel
+    # lowered by hand to 0.62 late on 2026-12-07: at 0.8 one-channel
     # signals of 1M samples and 513 taps ran the banded matmul at 8.5 ms
-    # where the blocks take 7.0 (signals sweep).  The picks predicted from
+    # where the blocks take 7.0 (benchmarks/ab.py, the old constant against
+    # the new in one process).  The picks predicted from
     # the day's stored sweeps (the banded matmul priced at its fitted best
     # block, as the planner prices it; the blocks at their best length)
     # hold every evaluation, network, unusual and sequence pick from 0.59
