@@ -817,7 +817,6 @@ def _toeplitz_block(g: Geometry, dtype: DtypeInfo, device: str) -> tuple[int, in
     span = g.spans[-1]
     if span < 2:
         return None
-    best = None
     o_last = g.out_spatial[-1]
     # One frame per line is rounded up to a multiple of 16: OpenBLAS's AVX-512
     # kernels fill the output's last axis in 16-wide panels, and a partial
@@ -838,7 +837,7 @@ def _toeplitz_block(g: Geometry, dtype: DtypeInfo, device: str) -> tuple[int, in
             best = (rank, block)
         if priced is None or cost < priced[0]:
             priced = (cost, block)
-    return None if best is None or priced is None else (best[1], priced[1])
+    return best[1], priced[1]  # block 16 always sets both
 
 
 #: Where :func:`_thin_panel_cost` was measured to pick better.
