@@ -229,7 +229,7 @@ def _correlate_untiled(
         (lo, hi), rest = pads[0], pads[1:]
         pads = ((lo, hi + grid_extra_rows(g)), *rest)
     band_pads = (0, 0)
-    if toeplitz_on_lines(plan) or plan.batch_gemm:
+    if toeplitz_on_lines(plan) or plan.batch_gemm or plan.flat_chunk:
         # channel-major before padding: the padding's copy does the transpose
         x = xp.permute_dims(x, (1, 0) + tuple(range(2, x.ndim)))
         if toeplitz_zero_pads_in_band(plan, pad_mode, fill):

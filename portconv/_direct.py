@@ -27,6 +27,7 @@ from ._plan import (
     band_frames,
     depthwise_phase_reads,
     depthwise_weight_grad_reads,
+    flat_chunks,
     frames_length,
     grid_offset,
     grid_tap_offsets,
@@ -156,6 +157,38 @@ def _elementwise(xp: Any, x: Any, w: Any, g: Geometry) -> Any:
     return reshape(xp, acc, (n, g.out_channels) + g.out_spatial)
 
 
+def _elementwise_flat(xp: Any, x: Any, w: Any, g: Geometry, target: int) -> Any:
+    """The elementwise strategy on the channel-major flat grid (``_plan.flat_chunks``).
+
+    ``x`` is the padded input channel-major, ``(C, N, *S)``; one channel in
+    and out per group, every stride 1.  Each chunk sums its taps' products
+    while its running sum stays in cache; the chunks are joined once.
+    Returns a channels-first view of channel-major memory.
+    """
+    c, n = g.in_channels, g.batch
+    channels, positions, run = flat_chunks(g, target)
+    xf = reshape(xp, x, (c, n * math.prod(g.padded_spatial)))
+    wt = reshape(xp, w, (c, g.taps))
+    offsets = grid_tap_offsets(g)
+    tail = xf.shape[1] - run  # grid positions past the last read: never valid outputs
+    rows = []
+    for c0 in range(0, c, channels):
+        c1 = min(c0 + channels, c)
+        parts = []
+        for p0 in range(0, run, positions):
+            p1 = min(p0 + positions, run)
+            acc = None
+            for i, off in enumerate(offsets):
+                acc = _accumulate(acc, xf[c0:c1, p0 + off : p1 + off] * wt[c0:c1, i : i + 1])
+            parts.append(acc)
+        parts.append(xp.zeros((c1 - c0, tail), dtype=acc.dtype, device=device_of(x)))
+        rows.append(xp.concat(parts, axis=1))
+    y = rows[0] if len(rows) == 1 else xp.concat(rows, axis=0)
+    y = reshape(xp, y, (c, n) + g.padded_spatial)
+    y = y[(slice(None), slice(None)) + tuple(slice(0, o) for o in g.out_spatial)]
+    return xp.permute_dims(y, (1, 0) + tuple(range(2, 2 + g.ndim)))
+
+
 def _taps_leading(xp: Any, w: Any, g: Geometry, keep: int) -> Any:
     """Weights with the kernel taps first: ``(T, G, Cog, Cg * k_last**keep)``.
 
@@ -279,6 +312,8 @@ def run_direct(
     assert not channels_last, plan
     if on_phase_grid(plan):
         return _phase_grid(xp, x, w, g, plan.strategy, plan.taps_in_order)
+    if plan.strategy == "elementwise" and plan.flat_chunk:
+        return _elementwise_flat(xp, x, w, g, plan.flat_chunk)
     if plan.strategy == "elementwise":
         return _elementwise(xp, x, w, g)
     if plan.strategy == "shift":

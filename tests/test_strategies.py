@@ -134,6 +134,11 @@ _FILL_OUTWEIGHS_INPUT = {
 }  # fmt: skip
 
 
+def _flat_admissible(g: _plan.Geometry) -> bool:
+    # the geometric part of _plan.flat_elementwise_applies (no cost row)
+    return all(s == 1 for s in g.stride) and g.group_in == g.group_out == 1
+
+
 @settings(max_examples=n_examples(EXAMPLES))
 @given(c=geometries())
 @example(c=_FILL_OUTWEIGHS_INPUT)
@@ -381,6 +386,14 @@ def _check_strategies(backend, c, strategies, blocks=(), swap=None) -> list[str]
             # for few positions a sample on NumPy-like rows; it gathers its
             # windows itself, so the phase grid's flag is then ignored)
             plans += [dataclasses.replace(p, batch_gemm=not p.batch_gemm) for p in plans]
+        if strategy == "elementwise" and _flat_admissible(g):
+            # and on the channel-major flat grid, in chunks of part of a
+            # channel's run and of two runs (the planner does it on
+            # NumPy-like rows for long runs only)
+            run = _plan.flat_chunks(g, 1)[2]
+            plans += [
+                dataclasses.replace(p, flat_chunk=t) for p in plans for t in (run // 2 + 1, 2 * run)
+            ]
         if strategy in ("shift", "im2col_last", "im2col"):
             # tiles and taps in order (the planner orders them under XLA only)
             plans += [
@@ -1286,3 +1299,44 @@ def test_strided_weight_gradient_runs_on_the_stride_phases_on_eager_cpu_rows():
     assert route((4, 4), (2, 2), dilation=(2, 1))[1] is None  # strided and dilated
     assert route((7, 7), (2, 2), c=3, unroll_limited=True)[1] is None  # XLA: per tap
     assert route((7, 7), (2, 2), c=3, row="gpu")[1] is None  # unmeasured
+
+
+def test_elementwise_runs_on_the_channel_major_flat_grid_for_long_runs_on_numpy_like_rows():
+    f32 = _plan.DtypeInfo("real", 4)
+    image = _plan.Geometry(1, 1, 1, 1, (1024, 1024), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    dw = _plan.Geometry(8, 144, 144, 144, (56, 56), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    cpu = _plan._COSTS["cpu"]
+    for g in (image, dw):
+        # NumPy, one process: 1024^2 3x3 3.3 ms against 3.4-4.5 for the
+        # banded matmul and im2col_last; 8x144x56^2 14.3 against 17.9-27.2
+        plan = _plan.plan_correlation(g, "auto", f32, "cpu", True, False, 2**40, "c")
+        assert (plan.strategy, plan.flat_chunk) == ("elementwise", cpu["flat_chunk"]), g
+        for jax, device in ((True, "cpu"), (True, "gpu"), (False, "gpu")):  # XLA fuses taps
+            p = _plan.plan_correlation(
+                g, "auto", f32, device, True, jax, 2**40, "c", only="elementwise"
+            )
+            assert (p.strategy, p.flat_chunk) == ("elementwise", 0), (device, jax)
+    # runs of 8 * 16^2 - 34 = 2014 positions: NumPy's per-channel multiply is slow there
+    short = dataclasses.replace(dw, batch=8, in_channels=576, out_channels=576, groups=576,
+                                in_spatial=(14, 14))  # fmt: skip
+    assert _plan.flat_chunks(short, cpu["flat_chunk"])[2] < cpu["flat_run"]
+    assert not _plan.flat_elementwise_applies(short, cpu)
+    assert _plan.flat_elementwise_applies(dw, cpu)
+    assert not _plan.flat_elementwise_applies(dataclasses.replace(dw, stride=(2, 2)), cpu)
+    multiplier = dataclasses.replace(dw, out_channels=288, groups=72)  # 2 channels per group
+    assert not _plan.flat_elementwise_applies(multiplier, cpu)
+
+
+@pytest.mark.parametrize("target", [1, 100, 2013, 2014, 2015, 4028, 40_000, 1 << 16, 1 << 30])
+def test_flat_chunks_cover_the_grid_in_even_chunks_near_the_target(target):
+    g = _plan.Geometry(8, 576, 576, 576, (14, 14), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    channels, positions, run = _plan.flat_chunks(g, target)
+    assert run == 8 * 16 * 16 - (2 * 16 + 2)  # the last read of tap (2, 2) ends the grid
+    if target <= run:  # part of one channel's run, split evenly
+        assert channels == 1 and positions <= max(target, 1)
+        parts = -(-run // positions)
+        assert parts == -(-run // target) and parts * positions - run < parts
+    else:  # whole runs of about target // run channels, split evenly
+        assert positions == run
+        most = max(1, min(576, target // run))
+        assert channels <= most and -(-576 // channels) == -(-576 // most)
