@@ -318,10 +318,16 @@ class Plan:
 # every tap of one channel is one contiguous run of the batch's padded
 # samples, in chunks of about ``flat_chunk`` output elements, so that the
 # running sum stays in the core's cache across the taps.  ``flat_run``:
-# the shortest run admitted; NumPy multiplies runs of 3,248 values or more
-# by a per-channel weight at 0.11 ns a value, runs of 2,048 and fewer at
-# 0.31-0.41 (65,536 values a call, medians of 300), where the banded
-# matmul is faster anyway.  ``flat_elem``: one multiply-add of one grid
+# the fewest grid positions a channel admitted.  NumPy multiplies runs of
+# 2,048 values or fewer by a per-channel weight at 0.31-0.41 ns a value
+# against 0.11 from 3,248 on (65,536 values a call, medians of 300); up
+# to some 8,000 a channel the many chunks of several channels tie with the
+# banded matmul at best (8x256x28^2, 7,200 a channel: 0.97-1.16x it in
+# three one-process A/Bs), and torch on the CPU, which this row also
+# prices, pays several times NumPy's per-call overhead on them (1.59x).
+# Below the threshold the flat form was also 0.8-0.9x the others on
+# 1x96x56^2 and 4x48x32^2 depthwise layers: the price of the margin.
+# ``flat_elem``: one multiply-add of one grid
 # element (set by hand, see :func:`_flat_elementwise_time`).  Off (0)
 # under XLA, which fuses the taps itself, and on the unmeasured GPU row.
 # ``orders_work`` (a fact, not fitted): XLA's CPU runtime may run
@@ -406,7 +412,7 @@ _COSTS = {
         "banded_rows": 32 << 20,
         "band_panel": 48,
         "flat_chunk": 1 << 16,
-        "flat_run": 3072,
+        "flat_run": 8192,
         "flat_elem": 2.9e-10,
         "item": 8e-08,
         "gemm_k": 12.5,
@@ -1277,17 +1283,18 @@ def _flat_elementwise_time(g: Geometry, c: dict, scale: int) -> float:
 
     One transposing copy pads the input, each tap multiplies and adds every
     grid element (two calls per chunk), and the chunks are joined by one
-    copy.  ``flat_elem`` was set by hand to 2.9e-10 s, the middle of the
-    values (2.6e-10 to 3.0e-10) at which the model ranks it against the
-    other strategies as measured on 11 problems (NumPy, the planner's own
-    plans, medians of 7, one process): it runs within 10% of the fastest
-    on 1024^2 and 512^2 images with 3x3 kernels, a 32^3 volume with 3^3 and
-    depthwise 3x3 layers of 8x256x28^2, 8x144x56^2, 4x64x112^2 and
-    1x96x56^2, and is 1.3-1.7x slower than the banded matmul or
-    ``im2col_last`` on 1024^2 and 256^2 images with 5x5 kernels and a
-    1x32x128^2 depthwise layer with 7x7, which the model ranks so.
-    Measured against the rest of the row, not in seconds: the row was
-    fitted on a host that ran NumPy about 2x slower.
+    copy.  ``flat_elem`` was set by hand to 2.9e-10 s, inside the values
+    (2.6e-10 to 3.0e-10) at which the model ranked it against the other
+    strategies as measured on 11 problems (NumPy, the planner's own plans,
+    medians of 7, one process): fastest or within 10% on 1024^2 and 512^2
+    images with 3x3 kernels, a 32^3 volume with 3^3, and 8x144x56^2 and
+    4x64x112^2 depthwise 3x3 layers; 1.3-1.7x slower than the banded
+    matmul or ``im2col_last`` on 1024^2 and 256^2 images with 5x5 kernels
+    and a 1x32x128^2 depthwise layer with 7x7, which the model ranks so.
+    Set against the rest of the row, not in seconds: the row was fitted
+    on a host that ran NumPy about 2x slower.  Repeated measurements of
+    the near ties (256^2 3x3, 32^3, 8x144x56^2) moved by 20-30% from run
+    to run on this shared host.
     """
     channels, positions, run = flat_chunks(g, c["flat_chunk"])
     grid = g.in_channels * run
