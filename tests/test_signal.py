@@ -226,3 +226,24 @@ def test_choose_method_static(backend, pc):
         np.ones((512, 512), dtype=np.int64), np.ones((127, 127), dtype=np.int64)
     )
     assert ints == "direct"  # FFT could not round int64 results exactly
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_long_channels_on_the_flat_grid_match_scipy(backend, pc, dtype):
+    # 98 x 102 = 9,996 padded positions, over the cpu row's flat_run: on
+    # NumPy-like libraries the direct method of integers runs the elementwise
+    # strategy on the channel-major flat grid, in chunks (see the plan below)
+    from portconv import _plan
+
+    g = _plan.Geometry(1, 1, 1, 1, (96, 100), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    ints = _plan.DtypeInfo("int", 8, int_bound=20)
+    plan = _plan.plan_correlation(g, "direct", ints, "cpu", True, False, 2**40, "c")
+    assert (plan.strategy, plan.flat_chunk) == ("elementwise", _plan._COSTS["cpu"]["flat_chunk"])
+    dtype = _narrow(backend, dtype)
+    rng = np.random.default_rng(len(dtype))
+    a, b = _data(rng, (96, 100), dtype), _data(rng, (3, 3), dtype)
+    for name in ("correlate", "convolve"):
+        got = getattr(pc, name)(a, b, "same", "direct")
+        expected = _expected(name, a, b, "same")
+        bound = error_bound(a, b, np.dtype(dtype), expected.shape)
+        assert_close(backend, got, expected, dtype=_result_dtype(backend, dtype), bound=bound)
