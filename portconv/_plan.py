@@ -413,7 +413,7 @@ _COSTS = {
         "band_panel": 48,
         "flat_chunk": 1 << 16,
         "flat_run": 8192,
-        "flat_elem": 2.9e-10,
+        "flat_elem": 2.3e-10,
         "item": 8e-08,
         "gemm_k": 12.5,
         "gemm_n": 2.52,
@@ -1283,18 +1283,18 @@ def _flat_elementwise_time(g: Geometry, c: dict, scale: int) -> float:
 
     One transposing copy pads the input, each tap multiplies and adds every
     grid element (two calls per chunk), and the chunks are joined by one
-    copy.  ``flat_elem`` was set by hand to 2.9e-10 s, inside the values
-    (2.6e-10 to 3.0e-10) at which the model ranked it against the other
-    strategies as measured on 11 problems (NumPy, the planner's own plans,
-    medians of 7, one process): fastest or within 10% on 1024^2 and 512^2
-    images with 3x3 kernels, a 32^3 volume with 3^3, and 8x144x56^2 and
-    4x64x112^2 depthwise 3x3 layers; 1.3-1.7x slower than the banded
-    matmul or ``im2col_last`` on 1024^2 and 256^2 images with 5x5 kernels
-    and a 1x32x128^2 depthwise layer with 7x7, which the model ranks so.
-    Set against the rest of the row, not in seconds: the row was fitted
-    on a host that ran NumPy about 2x slower.  Repeated measurements of
-    the near ties (256^2 3x3, 32^3, 8x144x56^2) moved by 20-30% from run
-    to run on this shared host.
+    copy.  ``flat_elem`` was set by hand to 2.3e-10 s, the middle of the
+    values (2.0e-10 to 2.6e-10) that pick best over three sets of
+    measurements: the 2026-12-07i evaluation sweep (43 of 50 within 10%
+    at 2.3e-10, 41 at the first setting, 2.9e-10), one the same day with
+    a ``flat_run`` of 3,072 (44 and 44), and 16 flat-grid problems timed
+    in a tight loop (NumPy, the planner's own plans, one process; 11 and
+    11 of 16).  The sweeps time
+    each call a whole pass over the shapes apart and found the flat form
+    faster on mid-sized images than the tight loop did (256^2 3x3: 0.75x
+    against 1.09x ``im2col_last``); near ties moved by 20-30% from run to
+    run on this shared host.  Set against the rest of the row, not in
+    seconds: the row was fitted on a host that ran NumPy about 2x slower.
     """
     channels, positions, run = flat_chunks(g, c["flat_chunk"])
     grid = g.in_channels * run
