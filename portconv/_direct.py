@@ -162,8 +162,10 @@ def _elementwise_flat(xp: Any, x: Any, w: Any, g: Geometry, target: int) -> Any:
 
     ``x`` is the padded input channel-major, ``(C, N, *S)``; one channel in
     and out per group, every stride 1.  Each chunk sums its taps' products
-    while its running sum stays in cache; the chunks are joined once.
-    Returns a channels-first view of channel-major memory.
+    while its running sum stays in cache; the chunks of a channel are
+    joined with the grid's unread tail, then the channels' (a second copy
+    only with several chunks of channels).  Returns a channels-first view
+    of channel-major memory.
     """
     c, n = g.in_channels, g.batch
     channels, positions, run = flat_chunks(g, target)

@@ -327,9 +327,9 @@ class Plan:
 # prices, pays several times NumPy's per-call overhead on them (1.59x).
 # Below the threshold the flat form was also 0.8-0.9x the others on
 # 1x96x56^2 and 4x48x32^2 depthwise layers: the price of the margin.
-# ``flat_elem``: one multiply-add of one grid
-# element (set by hand, see :func:`_flat_elementwise_time`).  Off (0)
-# under XLA, which fuses the taps itself, and on the unmeasured GPU row.
+# ``flat_elem``: one multiply-add of one grid element (set by hand, see
+# :func:`_flat_elementwise_time`).  Off (0) under XLA, which fuses the
+# taps itself, and on the unmeasured GPU row.
 # ``orders_work`` (a fact, not fitted): XLA's CPU runtime may run
 # independent operations side by side, so it gives each its own buffer:
 # every tile's stacked operand and every tap's product are live at once and
@@ -1282,19 +1282,19 @@ def _flat_elementwise_time(g: Geometry, c: dict, scale: int) -> float:
     """Modelled seconds of the elementwise strategy on the channel-major flat grid.
 
     One transposing copy pads the input, each tap multiplies and adds every
-    grid element (two calls per chunk), and the chunks are joined by one
-    copy.  ``flat_elem`` was set by hand to 2.3e-10 s, the middle of the
+    grid element (two calls per chunk), and one copy joins the chunks.  ``flat_elem`` was set by hand to 2.3e-10 s, the middle of the
     values (2.0e-10 to 2.6e-10) that pick best over three sets of
     measurements: the 2026-12-07i evaluation sweep (43 of 50 within 10%
     at 2.3e-10, 41 at the first setting, 2.9e-10), one the same day with
     a ``flat_run`` of 3,072 (44 and 44), and 16 flat-grid problems timed
     in a tight loop (NumPy, the planner's own plans, one process; 11 and
-    11 of 16).  The sweeps time
-    each call a whole pass over the shapes apart and found the flat form
-    faster on mid-sized images than the tight loop did (256^2 3x3: 0.75x
-    against 1.09x ``im2col_last``); near ties moved by 20-30% from run to
-    run on this shared host.  Set against the rest of the row, not in
-    seconds: the row was fitted on a host that ran NumPy about 2x slower.
+    11 of 16).  The sweeps time each call a whole pass over the shapes
+    apart and found the flat form faster on mid-sized images than the
+    tight loop did (256^2 3x3: 0.75x against 1.09x ``im2col_last``); near
+    ties moved by 20-30% from run to run on this shared host.  Set against
+    the rest of the row, not in seconds: the row was fitted on a host that
+    ran NumPy about 2x slower.  Several chunks of whole channels take a
+    second joining copy, which the model does not price apart.
     """
     channels, positions, run = flat_chunks(g, c["flat_chunk"])
     grid = g.in_channels * run
