@@ -948,7 +948,7 @@ def _workspace(g: Geometry, strategy: str, itemsize: int, fft_shape, block=None)
     out_per_sample = math.prod(g.out_spatial) * g.out_channels * itemsize
     out = g.batch * out_per_sample
     if strategy == "elementwise":
-        if all(s == 1 for s in g.stride) and g.group_in == g.group_out == 1:
+        if fits_flat_grid(g):
             # the channel-major flat grid computes every padded position
             out = max(out, g.batch * g.in_channels * math.prod(g.padded_spatial) * itemsize)
         return x_padded + 2 * out
@@ -1244,17 +1244,22 @@ def grid_tap_offsets(g: Geometry) -> tuple[int, ...]:
     return tuple(grid_offset(g, tap) for tap in taps)
 
 
+def fits_flat_grid(g: Geometry) -> bool:
+    """Whether ``g`` can run elementwise on the channel-major flat grid, on any row.
+
+    Every stride 1 and one channel in and out per group (a depthwise layer,
+    or a one-channel image or signal).
+    """
+    return all(s == 1 for s in g.stride) and g.group_in == g.group_out == 1
+
+
 def flat_elementwise_applies(g: Geometry, c: dict) -> bool:
     """Whether the elementwise strategy of ``g`` runs on the channel-major flat grid.
 
-    Needs a cost row with ``flat_chunk``, every stride 1, one channel in
-    and out per group (a depthwise layer, or a one-channel image or
-    signal), and runs of at least ``flat_run`` positions (see
-    :func:`flat_chunks`).
+    Needs :func:`fits_flat_grid`, a cost row with ``flat_chunk``, and runs
+    of at least ``flat_run`` positions (see :func:`flat_chunks`).
     """
-    if not c.get("flat_chunk") or any(s != 1 for s in g.stride):
-        return False
-    if g.group_in != 1 or g.group_out != 1:
+    if not c.get("flat_chunk") or not fits_flat_grid(g):
         return False
     return flat_chunks(g, c["flat_chunk"])[2] >= c["flat_run"]
 

@@ -134,11 +134,6 @@ _FILL_OUTWEIGHS_INPUT = {
 }  # fmt: skip
 
 
-def _flat_admissible(g: _plan.Geometry) -> bool:
-    # the geometric part of _plan.flat_elementwise_applies (no cost row)
-    return all(s == 1 for s in g.stride) and g.group_in == g.group_out == 1
-
-
 @settings(max_examples=n_examples(EXAMPLES))
 @given(c=geometries())
 @example(c=_FILL_OUTWEIGHS_INPUT)
@@ -386,7 +381,7 @@ def _check_strategies(backend, c, strategies, blocks=(), swap=None) -> list[str]
             # for few positions a sample on NumPy-like rows; it gathers its
             # windows itself, so the phase grid's flag is then ignored)
             plans += [dataclasses.replace(p, batch_gemm=not p.batch_gemm) for p in plans]
-        if strategy == "elementwise" and _flat_admissible(g):
+        if strategy == "elementwise" and _plan.fits_flat_grid(g):
             # and on the channel-major flat grid, in chunks of part of a
             # channel's run and of two runs (the planner does it on
             # NumPy-like rows for long runs only)
