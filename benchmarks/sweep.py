@@ -30,6 +30,7 @@ import dataclasses
 import json
 import math
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -301,6 +302,56 @@ SIGNAL_SHAPES: tuple[Shape, ...] = (
     _sig("1d 2M*129", (2_097_152,), (129,)),
     _sig("1d 4M*257", (4_194_304,), (257,)),
 )
+
+
+def random_layers(seed: int, count: int, prefix: str) -> tuple[Shape, ...]:
+    """``count`` NN layers drawn at random from ``seed`` (``--set random``, ``holdout``).
+
+    1-d, 2-d and 3-d; strides 1-3, dilations 1-3, zero or "same"-like
+    padding, dense, grouped and depthwise (with channel multipliers), batch
+    1-8, kept between 1 and 150 million multiply-adds so every strategy
+    can be timed.  What a user's unlisted layer looks like, as far as a
+    seed can say: the planner was not designed on these.  Names start
+    with ``prefix`` and the draw's number.
+    """
+    rng = random.Random(seed)
+    shapes: list[Shape] = []
+    while len(shapes) < count:
+        nsp = rng.choice((1, 2, 2, 2, 3))
+        c_in = rng.choice((1, 3, 8, 16, 32, 64, 128))
+        groups = rng.choice((1, 1, 1, 2, 4, 0))  # 0: depthwise
+        if groups == 0:
+            groups, c_out = c_in, c_in * rng.choice((1, 1, 2))
+        else:
+            groups = groups if c_in % groups == 0 else 1
+            c_out = max(groups, rng.choice((1, 8, 16, 32, 64, 128)) // groups * groups)
+        k, s, d = rng.choice((1, 2, 3, 3, 3, 5, 7)), rng.choice((1, 1, 1, 2, 2, 3)), 1
+        d = rng.choice((1, 1, 1, 1, 2, 3)) if k > 1 else 1
+        n = rng.choice((1, 2, 4, 8))
+        size = rng.choice(
+            {1: (256, 1000, 4096), 2: (14, 28, 32, 56, 64, 112), 3: (8, 12, 16, 24)}[nsp]
+        )
+        pad = rng.choice((0, (k // 2) * d))
+        out = (size + 2 * pad - d * (k - 1) - 1) // s + 1
+        macs = n * c_out * (c_in // groups) * k**nsp * out**nsp
+        if out < 1 or not 1e6 <= macs <= 1.5e8:
+            continue
+        x, w = (n, c_in) + (size,) * nsp, (c_out, c_in // groups) + (k,) * nsp
+        extent = f"{size}" if nsp == 1 else f"{size}^{nsp}"
+        name = (
+            f"{prefix}{len(shapes):02d} {nsp}d {n}x{c_in}x{extent}->{c_out} k{k} s{s} d{d} p{pad}"
+            + (f" g{groups}" if groups > 1 else "")
+        )
+        shapes.append(_nn(name, x, w, stride=s, padding=pad, dilation=d, groups=groups))
+    return tuple(shapes)
+
+
+#: Random layers (``--set random``): a draw to study the planner on.
+RANDOM_SHAPES = random_layers(20261207, 40, "r")
+#: Another draw (``--set holdout``), kept apart: measured only to check
+#: what was learnt on ``random``.
+HOLDOUT_SHAPES = random_layers(7122026, 40, "h")
+
 SETS = {
     "eval": SHAPES,
     "train": TRAIN_SHAPES,
@@ -308,6 +359,8 @@ SETS = {
     "networks": NETWORK_SHAPES,
     "sequences": SEQUENCE_SHAPES,
     "signals": SIGNAL_SHAPES,
+    "random": RANDOM_SHAPES,
+    "holdout": HOLDOUT_SHAPES,
 }
 
 
@@ -634,7 +687,7 @@ def _parser() -> argparse.ArgumentParser:
         "--set",
         choices=tuple(SETS),
         default="eval",
-        help="the 50 evaluation shapes, the shapes the cost model is fitted on, 24 unusual ones, or 15 network layers",
+        help="the 50 evaluation shapes, the shapes the cost model is fitted on, 24 unusual ones, 15 network layers, ..., or 40 random layers (two draws)",
     )
     p.add_argument(
         "--rounds",

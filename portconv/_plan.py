@@ -330,6 +330,19 @@ class Plan:
 # ``flat_elem``: one multiply-add of one grid element (set by hand, see
 # :func:`_flat_elementwise_time`).  Off (0) under XLA, which fuses the
 # taps itself, and on the unmeasured GPU row.
+# ``shared_gather`` (a fact, not fitted): shift and im2col_last permute
+# the weight taps-first with the same copy, so its price (``gather``) is
+# left out of their own work's factors.  Scaled by them (1.37 and 0.38),
+# a 256x256 3x3 weight's gather cost 1.9 ms in shift's price and 0.5 in
+# im2col_last's.  Only in the NumPy row; the other rows were fitted with
+# it scaled.
+# ``outer`` (a fact, measured): a product with a contraction of one (a
+# single-channel shift tap, a 1x1 layer of one input channel) is an outer
+# product, which NumPy's ``matmul`` wrote at 1.1-1.3 ns per output
+# element for 1-128 rows and 3,248-262,144 columns.  A broadcast multiply
+# takes 0.1 ns.  The efficiency curve priced 128 rows at 0.3 ns, and an
+# 8x1x32^2 -> 128 1x1 layer took ``shift`` at 1.36 ms where
+# ``elementwise`` runs in 0.52.
 # ``orders_work`` (a fact, not fitted): XLA's CPU runtime may run
 # independent operations side by side, so it gives each its own buffer:
 # every tile's stacked operand and every tap's product are live at once and
@@ -421,6 +434,8 @@ _COSTS = {
         "elem": 5.45e-10,
         "acc": 6.8e-10,
         "pack": 1e-09,
+        "shared_gather": 1,
+        "outer": 1.1e-09,
         "copy": 7.21e-10,
         "gather": 2.35e-09,
         "read": 2.36e-10,
@@ -563,6 +578,8 @@ def _gemm_time(c: dict, m: int, k: int, n: int, scale: float, items: int = 1) ->
     far below the cost of a call).
     """
     compute = m * k * n * c["gemm"] * scale / _gemm_efficiency(c, m, k, n)
+    if k == 1 and "outer" in c:  # an outer product: not BLAS speed (see the row)
+        compute = max(compute, m * n * c["outer"] * scale)
     memory = (m * k + k * n + m * n) * c["read"] * scale
     return items * max(compute, memory) + c["call"] + (items - 1) * c["item"]
 
@@ -707,14 +724,30 @@ def _strategy_time(
             m = phase_grid_positions(g)  # its products span the surplus columns too
             copy = (2 * x_padded + copied * m * g.in_channels) * c["copy"] * scale
             copy += passes * c["call"]
+        elif (
+            strategy == "shift"
+            and g.ndim == 1
+            and splits_column_phases(g)
+            and not c["copies_slices"]
+        ):
+            # after the padding's copy and the column-phase split's, every
+            # tap is a contiguous slice of one phase: a BLAS operand, no copy
+            # (1-d 8x32x4096 -> 32 k5 s2 g2: 2.8 ms, priced 6.2 with a copy
+            # per tap, where im2col took 4.6)
+            x_padded = x_elems * math.prod(g.padded_spatial)
+            copy = 2 * x_padded * c["copy"] * scale + passes * c["call"]
         else:
             copy = t * m * g.in_channels * c["copy"] * scale + passes * c["call"]
-        if strategy != "im2col":  # the weight is permuted taps-first (a gather)
-            copy += g.out_channels * cin_g * t * c["gather"] * scale
         per_sample = m // max(g.batch, 1)
         items = g.batch * groups
         gemm = passes * _gemm_time(c, per_sample, cin_g * width, cout_g, scale, items)
         gemm += _weight_packs(c, g, g.batch * groups, scale)
+        if strategy != "im2col":  # the weight is permuted taps-first (a gather)
+            gather = g.out_channels * cin_g * t * c["gather"] * scale
+            if c.get("shared_gather"):  # priced alike for every strategy (see the row)
+                gemm += gather
+            else:
+                copy += gather
         if "acc" in c and cin_g > 1:  # summing true matmuls' products: not factored
             return copy, gemm + (passes - 1) * (out_elems * c["acc"] * scale + 2 * c["call"])
         return copy + (passes - 1) * acc_pass, gemm

@@ -120,6 +120,18 @@ def test_sweep_sets_share_no_problem_and_every_one_is_planned():
             assert _plan.plan_correlation(g, "auto", F32, "cpu", True, False, 2**32, "t").cost > 0
 
 
+def test_random_layer_sets_are_fixed_draws_within_their_bounds():
+    # the committed random / holdout sweeps must be re-measurable: the same
+    # seed draws the same layers, each small enough to time every strategy
+    assert sweep.random_layers(5, 12, "q") == sweep.random_layers(5, 12, "q")
+    assert sweep.random_layers(5, 12, "q") != sweep.random_layers(6, 12, "q")
+    for shapes, prefix in ((sweep.RANDOM_SHAPES, "r"), (sweep.HOLDOUT_SHAPES, "h")):
+        assert len({s.name for s in shapes}) == len(shapes) == 40
+        for s in shapes:
+            g = sweep._geometry(s)
+            assert s.name.startswith(prefix) and 1e6 <= g.macs <= 1.5e8, s.name
+
+
 def test_a_batched_matmul_pays_one_call_and_an_item_per_further_product():
     c = dict(_plan._COSTS["cpu"], call=1e-6, item=1e-8)
     one = _plan._gemm_time(c, 1, 4, 4, 4.0)

@@ -328,12 +328,14 @@ def test_every_cost_row_prices_every_term():
     # (fitted per-strategy factors ``x_*`` and ``g_*``, set-up times ``o_*``
     # and ``base`` are optional: they default to 1, 1, 0 and 0; so are
     # ``acc``, without which the summing passes are priced at ``elem`` in the
-    # factor, and ``pack``, without which weights are packed for free;
-    # ``flat_run`` and ``flat_elem`` are read only where ``flat_chunk`` is on)
+    # factor, ``pack``, without which weights are packed for free,
+    # ``shared_gather`` (off when absent) and ``outer``, without which an
+    # outer product is priced by the efficiency curve; ``flat_run`` and
+    # ``flat_elem`` are read only where ``flat_chunk`` is on)
     rows = _plan._COSTS
 
     def required(row):
-        optional = ("base", "acc", "pack", "flat_run", "flat_elem")
+        optional = ("base", "acc", "pack", "shared_gather", "outer", "flat_run", "flat_elem")
         return {k for k in row if k not in optional and not k.startswith(("x_", "g_", "o_"))}
 
     for name, row in rows.items():

@@ -732,6 +732,52 @@ def test_a_strided_channel_major_im2col_prices_its_column_phase_split():
     assert own == pytest.approx((x_padded + windows) * cpu["copy"] + 9 * cpu["call"])
 
 
+def test_a_strided_1d_shift_prices_its_taps_as_views_of_the_column_phases():
+    # after the padding and the column-phase split (two copies of the
+    # padded input) every tap is a contiguous slice of one phase
+    cpu = _plan._COSTS["cpu"]
+    f32 = _plan.DtypeInfo("real", 4)
+    g = _plan.Geometry(4, 128, 8, 2, (1000,), (7,), (2,), (1,), ((3, 3),))
+    assert _plan.splits_column_phases(g) and not _plan.batch_gemm(g, "shift", cpu)
+    own, _ = _plan._strategy_time(g, "shift", f32, cpu, None, None)
+    assert own == pytest.approx(2 * 4 * 128 * 1006 * cpu["copy"] + 7 * cpu["call"])
+    # with several spatial axes a strided tap is gathered: a copy per tap
+    g2 = _plan.Geometry(4, 8, 8, 1, (40, 40), (1, 3), (2, 2), (1, 1), ((0, 0), (1, 1)))
+    assert not _plan.phase_grid_applies(g2, cpu) and not _plan.batch_gemm(g2, "shift", cpu)
+    own2, _ = _plan._strategy_time(g2, "shift", f32, cpu, None, None)
+    taps = 3 * 4 * 20 * 20 * 8
+    assert own2 == pytest.approx(taps * cpu["copy"] + 3 * cpu["call"])  # sums: in the products
+
+
+@pytest.mark.parametrize("strategy", ["shift", "im2col_last"])
+def test_the_weight_gather_is_priced_alike_for_every_strategy_that_makes_it(strategy):
+    cpu = _plan._COSTS["cpu"]
+    f32 = _plan.DtypeInfo("real", 4)
+    g = _plan.Geometry(2, 256, 256, 1, (7, 7), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    own, gemm = _plan._strategy_time(g, strategy, f32, cpu, None, None)
+    own0, gemm0 = _plan._strategy_time(g, strategy, f32, {**cpu, "gather": 0.0}, None, None)
+    assert own == own0  # not in the work its strategy's factor scales
+    assert gemm - gemm0 == pytest.approx(256 * 256 * 9 * cpu["gather"])
+    # a row without the fact keeps the gather in the strategy's own work
+    scaled = {k: v for k, v in cpu.items() if k != "shared_gather"}
+    own_s, gemm_s = _plan._strategy_time(g, strategy, f32, scaled, None, None)
+    assert (own_s - own, gemm_s) == (pytest.approx(gemm - gemm0), pytest.approx(gemm0))
+
+
+def test_an_outer_product_is_priced_per_output_element():
+    cpu = _plan._COSTS["cpu"]
+    for m, n in ((1, 262_144), (128, 3248)):
+        assert _plan._gemm_time(cpu, m, 1, n, 1.0) >= m * n * cpu["outer"]
+        without = {k: v for k, v in cpu.items() if k != "outer"}
+        assert _plan._gemm_time(without, m, 1, n, 1.0) < m * n * cpu["outer"]
+    # a 1x1 layer of one input channel: a broadcast multiply beats the
+    # library's outer product (NumPy, 8x1x32^2 -> 128: 0.52 against 1.36 ms)
+    g = _plan.Geometry(8, 1, 128, 1, (32, 32), (1, 1), (1, 1), (1, 1), ((0, 0), (0, 0)))
+    f32 = _plan.DtypeInfo("real", 4)
+    plan = _plan.plan_correlation(g, "auto", f32, "cpu", True, False, 2**30, "conv")
+    assert plan.strategy == "elementwise"
+
+
 @pytest.mark.parametrize("strategy", ["shift", "im2col_last", "im2col"])
 def test_one_product_per_sample_packs_the_whole_weight_per_sample(strategy):
     # OpenBLAS packs a product's weight operand on every call: N per-sample
