@@ -2,11 +2,12 @@
 
 Issue 4's suite (``benchmarks/run.py``) times a dozen named cases; this
 times every shape of a sweep set (``sweep.SETS``: 50 evaluation shapes, 24
-unusual ones, 55 the cost model is fitted on, 15 layers of common networks) against the libraries a user
+unusual ones, 55 the cost model is fitted on, 15 layers of common networks,
+two seeded draws of 40 random layers, ...) against the libraries a user
 would otherwise call, to show how the results carry over to shapes nobody
 tuned for::
 
-    python benchmarks/versus.py [--set eval|unusual|train|networks] [--backend numpy] [--backend jax]
+    python benchmarks/versus.py [--set eval|unusual|train|networks|random|...] [--backend numpy] [--backend jax]
                                 [--limit N] [--json PATH] [--md PATH]
 
 Writes ``benchmarks/results/versus-<machine>[-<set>].{json,md}`` by default.
