@@ -325,7 +325,8 @@ def random_layers(seed: int, count: int, prefix: str) -> tuple[Shape, ...]:
         else:
             groups = groups if c_in % groups == 0 else 1
             c_out = max(groups, rng.choice((1, 8, 16, 32, 64, 128)) // groups * groups)
-        k, s, d = rng.choice((1, 2, 3, 3, 3, 5, 7)), rng.choice((1, 1, 1, 2, 2, 3)), 1
+        k = rng.choice((1, 2, 3, 3, 3, 5, 7))
+        s = rng.choice((1, 1, 1, 2, 2, 3))
         d = rng.choice((1, 1, 1, 1, 2, 3)) if k > 1 else 1
         n = rng.choice((1, 2, 4, 8))
         size = rng.choice(
