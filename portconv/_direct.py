@@ -31,6 +31,7 @@ from ._plan import (
     frames_length,
     grid_offset,
     grid_tap_offsets,
+    last_tap_offset,
     phase_grid_shape,
     phase_tap_offsets,
     splits_column_phases,
@@ -842,7 +843,7 @@ def grid_extra_rows(g: Geometry) -> int:
     """
     row = math.prod(g.padded_spatial[1:])
     p = g.out_spatial[0] * row
-    need = p + grid_offset(g, tuple(k - 1 for k in g.kernel))
+    need = p + last_tap_offset(g)
     return max(0, -(-(need - math.prod(g.padded_spatial)) // row))
 
 
@@ -878,7 +879,7 @@ def _grid(
 ) -> Any:
     # The stride-1 forms of shift / im2col_last / im2col on the flat padded grid.
     n, c = x.shape[0], x.shape[1]
-    xf, p = _flat_grid(xp, x, g, grid_offset(g, tuple(k - 1 for k in g.kernel)))
+    xf, p = _flat_grid(xp, x, g, last_tap_offset(g))
     xf = reshape(xp, xf, (n, c, 1, xf.shape[-1]))  # one phase
     y = _grid_products(xp, xf, w, g, strategy, _grid_taps(g), p, in_order, last)
     return _from_grid(xp, y, g, last=last)

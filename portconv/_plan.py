@@ -1278,6 +1278,16 @@ def grid_tap_offsets(g: Geometry) -> tuple[int, ...]:
     return tuple(grid_offset(g, tap) for tap in taps)
 
 
+def last_tap_offset(g: Geometry) -> int:
+    """:func:`grid_offset` of the kernel's last tap: how far the grid's taps reach."""
+    return grid_offset(g, tuple(k - 1 for k in g.kernel))
+
+
+def grid_run(g: Geometry) -> int:
+    """Positions of the flat padded grid (all samples) that every tap of stride-1 ``g`` can read."""
+    return g.batch * math.prod(g.padded_spatial) - last_tap_offset(g)
+
+
 def fits_flat_grid(g: Geometry) -> bool:
     """Whether ``g`` can run elementwise on the channel-major flat grid, on any row.
 
@@ -1310,7 +1320,7 @@ def flat_chunks(g: Geometry, target: int) -> tuple[int, int, int]:
     ``target`` of the ``C * run`` grid elements: whole runs of several
     channels, or an even part of one channel's run.
     """
-    run = g.batch * math.prod(g.padded_spatial) - grid_offset(g, tuple(k - 1 for k in g.kernel))
+    run = grid_run(g)
     if run >= target:
         return 1, -(-run // -(-run // target)), run
     channels = max(1, min(g.in_channels, target // run))
@@ -1321,8 +1331,9 @@ def _flat_elementwise_time(g: Geometry, c: dict, scale: int) -> float:
     """Modelled seconds of the elementwise strategy on the channel-major flat grid.
 
     One transposing copy pads the input, each tap multiplies and adds every
-    grid element (two calls per chunk), and one copy joins the chunks.  ``flat_elem`` was set by hand to 2.3e-10 s, the middle of the
-    values (2.0e-10 to 2.6e-10) that pick best over three sets of
+    grid element (two calls per chunk), and one copy joins the chunks.
+    ``flat_elem`` was set by hand to 2.3e-10 s, the middle of the values
+    (2.0e-10 to 2.6e-10) that pick best over three sets of
     measurements: the 2026-12-07i evaluation sweep (43 of 50 within 10%
     at 2.3e-10, 41 at the first setting, 2.9e-10), one the same day with
     a ``flat_run`` of 3,072 (44 and 44), and 16 flat-grid problems timed
@@ -1376,7 +1387,7 @@ def stride_phases_read(g: Geometry) -> tuple[int, ...]:
 
 def weight_grad_rows(g: Geometry) -> int:
     """Positions of the flat padded grid that every tap of stride-1 ``g`` can read."""
-    return g.batch * math.prod(g.padded_spatial) - grid_offset(g, tuple(k - 1 for k in g.kernel))
+    return grid_run(g)
 
 
 #: Bytes of input and output gradient one chunk of channels of the
@@ -2227,11 +2238,10 @@ def plan_correlation(
     if strategy == "fft_blocks":
         block = fft_shape[0] - g.dilation[0] * (g.kernel[0] - 1)
     contiguous = strategy == "fft" and bool(_COSTS[device]["fft_contiguous"])
-    joined = batch_gemm(_tile_geometry(g, tile, rows), strategy, _COSTS[device])
+    tiled = _tile_geometry(g, tile, rows)
+    joined = batch_gemm(tiled, strategy, _COSTS[device])
     phases = strategy in _STACKING and phase_grid_applies(g, _COSTS[device]) and not joined
-    flat = strategy == "elementwise" and flat_elementwise_applies(
-        _tile_geometry(g, tile, rows), _COSTS[device]
-    )
+    flat = strategy == "elementwise" and flat_elementwise_applies(tiled, _COSTS[device])
     flat_chunk = _COSTS[device]["flat_chunk"] if flat else 0
     plan = Plan(
         g,
@@ -2247,7 +2257,7 @@ def plan_correlation(
         phases,
         fft_wrap=wrap and strategy == "fft",
         in_order=bool(_COSTS[device]["orders_work"]),
-        taps_in_order=orders_taps(_tile_geometry(g, tile, rows), strategy, itemsize, device),
+        taps_in_order=orders_taps(tiled, strategy, itemsize, device),
         batch_gemm=joined,
         flat_chunk=flat_chunk,
     )
