@@ -6,19 +6,53 @@ error eagerly and while ``jax.jit`` traces.
 
 from __future__ import annotations
 
+import functools
 import numbers
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from ._plan import conv_out_size, same_pads
 
 __all__ = [
+    "memo_plain",
     "check_choice",
     "int_tuple",
     "check_int",
     "conv_pads",
     "shape_tuple",
 ]
+
+
+_PLAIN_TYPES = frozenset({int, str, type(None)})
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _plain(value: Any) -> bool:
+    # Exact types: 1 == True == 1.0 hash alike, but validation accepts only
+    # the first, so an answer cached for stride=1 must not serve stride=True.
+    t = type(value)
+    if t is tuple:
+        return all(map(_plain, value))
+    return t in _PLAIN_TYPES
+
+
+def memo_plain(fn: _F) -> _F:
+    """``fn`` remembered for calls whose arguments are plain: ints, strs, None, tuples of them.
+
+    For the pure validation of a call's shapes and parameters, which cost some
+    15 us of Python per call (a fifth of a small layer's time) and give the
+    same answer every step of a training loop.  Errors are not remembered,
+    so a bad call raises anew; other arguments (lists, NumPy integers, NaN
+    shapes) skip the memory.  What ``fn`` returns is shared between calls
+    and must be immutable.
+    """
+    remembered = functools.lru_cache(maxsize=1024)(fn)
+
+    @functools.wraps(fn)
+    def call(*args: Any) -> Any:
+        return remembered(*args) if all(map(_plain, args)) else fn(*args)
+
+    return call  # type: ignore[return-value]
 
 
 def check_choice(func: str, name: str, value: Any, choices: Sequence[str]) -> None:

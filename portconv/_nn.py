@@ -11,7 +11,15 @@ import dataclasses
 import math
 from typing import Any
 
-from ._args import check_choice, check_int, check_out_spatial, conv_pads, int_tuple, shape_tuple
+from ._args import (
+    check_choice,
+    check_int,
+    check_out_spatial,
+    conv_pads,
+    int_tuple,
+    memo_plain,
+    shape_tuple,
+)
 from ._compat import (
     batch_chunks_only,
     c_contiguous,
@@ -31,7 +39,13 @@ from ._direct import (
 from ._dtypes import check_numeric, compute_dtype, dtype_info
 from ._heap import keep_heap
 from ._pad import pad_axes
-from ._plan import Geometry, plan_weight_grad, plan_weight_grad_phases, pointwise_weight_grad
+from ._plan import (
+    DtypeInfo,
+    Geometry,
+    plan_weight_grad,
+    plan_weight_grad_phases,
+    pointwise_weight_grad,
+)
 from ._transpose import input_grad
 
 __all__ = [
@@ -134,7 +148,28 @@ def _check_groups(func, groups, c_in, c_out, in_name, in_shape, w_shape, per_gro
         )
 
 
+#: (func, namespace, (name, dtype) of each array) -> ``_dtypes``'s answer.
+#: The rules read dtypes only; integer answers are not kept, since JAX's
+#: default integer dtype follows its x64 switch.
+_DTYPE_ANSWERS: dict[tuple[Any, ...], tuple[Any, DtypeInfo]] = {}
+
+
 def _dtypes(func: str, xp: Any, arrays: dict[str, Any]):
+    key = (func, xp) + tuple((name, a.dtype) for name, a in arrays.items() if a is not None)
+    try:
+        return _DTYPE_ANSWERS[key]
+    except (KeyError, TypeError):  # TypeError: an unhashable dtype
+        pass
+    answer = _dtypes_checked(func, xp, arrays)
+    if answer[1].kind != "int":
+        try:
+            _DTYPE_ANSWERS[key] = answer
+        except TypeError:
+            pass
+    return answer
+
+
+def _dtypes_checked(func: str, xp: Any, arrays: dict[str, Any]):
     kinds = {name: check_numeric(func, name, xp, a) for name, a in arrays.items() if a is not None}
     names = [n for n in arrays if arrays[n] is not None]
     first, second = names[0], names[1]
@@ -293,6 +328,7 @@ def conv(
     )
 
 
+@memo_plain
 def _conv_geometry(
     func,
     in_shape,
@@ -440,6 +476,7 @@ conv2d = _conv_fixed(2)
 conv3d = _conv_fixed(3)
 
 
+@memo_plain
 def _transpose_geometry(
     func,
     in_shape,
@@ -613,7 +650,8 @@ def conv_transpose(
     return layout.from_ncs(xp, y)
 
 
-def _grad_setup(func, xp, in_shape_ncs, w_shape, gy, stride, padding, dilation, groups, gy_shape):
+@memo_plain
+def _grad_setup(func, in_shape_ncs, w_shape, stride, padding, dilation, groups, gy_shape):
     nsp = len(w_shape) - 2
     stride_t = int_tuple(func, "stride", stride, nsp, 1)
     dilation_t = int_tuple(func, "dilation", dilation, nsp, 1)
@@ -723,7 +761,7 @@ def conv_input_grad(
             f"output shape (rank {nsp + (2 if layout.batched else 1)})"
         )
     stride_t, dilation_t, groups, pads, _ = _grad_setup(
-        func, xp, ncs, tuple(weight.shape), gy, stride, padding, dilation, groups, gy.shape
+        func, ncs, tuple(weight.shape), stride, padding, dilation, groups, tuple(gy.shape)
     )
     w = _cast(xp, weight, dt)
     if xp.isdtype(dt, "complex floating"):
@@ -830,7 +868,7 @@ def conv_weight_grad(
         )
     gy = layout.to_ncs(xp, _cast(xp, grad_output, dt))
     stride_t, dilation_t, groups, pads, out = _grad_setup(
-        func, xp, ncs, wshape, gy, stride, padding, dilation, groups, gy.shape
+        func, ncs, wshape, stride, padding, dilation, groups, tuple(gy.shape)
     )
     if 0 in ncs or 0 in tuple(gy.shape):
         return xp.zeros(wshape, dtype=dt, device=device_of(input))

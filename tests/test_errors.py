@@ -982,3 +982,93 @@ def test_unbatched_input(backend, pc):
     assert_close(backend, got, batched[0], dtype=_dtype(backend), bound=0.0)
     got_t = pc.conv_transpose(x, np.ones((2, 3, 2, 2)))
     assert tuple(got_t.shape) == (3, 7, 6)
+
+
+# --------------------------------------------------------------------------
+# remembered validation (``_args.memo_plain``, ``_nn._dtypes``, ``namespace_of``)
+
+
+def test_memo_plain_remembers_only_plain_arguments():
+    from portconv._args import memo_plain
+
+    seen = []
+
+    @memo_plain
+    def echo(*args):
+        seen.append(args)
+        return args
+
+    plain = ("conv", (1, 2, 5, 5), ((1, 1), (0, 0)), None)
+    assert echo(*plain) == plain and echo(*plain) == plain
+    assert len(seen) == 1
+    # equal and hashing alike, but of other types: each call validates anew
+    for odd in (True, 1.0, np.int64(1), [1], (1, True)):
+        echo("conv", odd)
+        echo("conv", odd)
+    assert len(seen) == 1 + 2 * 5
+
+
+def test_memo_plain_never_remembers_an_error():
+    from portconv._args import memo_plain
+
+    seen = []
+
+    @memo_plain
+    def refuse(value):
+        seen.append(value)
+        raise ValueError(f"refused {value}")
+
+    for _ in range(2):
+        with pytest.raises(ValueError, match="refused 3"):
+            refuse(3)
+    assert seen == [3, 3]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc"),
+    [
+        ({"stride": True}, TypeError),
+        ({"stride": 1.0}, TypeError),
+        ({"groups": True}, TypeError),
+        ({"padding": (1.0, 0)}, TypeError),
+        ({"dilation": (1, True)}, TypeError),
+        ({"groups": 2}, ValueError),
+    ],
+)
+def test_a_remembered_call_excuses_no_bad_argument(kwargs, exc):
+    """After the good call is remembered, an equal-looking bad one still raises, every time."""
+    x, w = o(1, 1, 6, 6), o(1, 1, 3, 3)
+    good = portconv.conv(x, w, stride=1, padding=(1, 0), dilation=1, groups=1)
+    for _ in range(2):
+        with pytest.raises(exc):
+            portconv.conv(x, w, **{"stride": 1, "padding": (1, 0), "dilation": 1, **kwargs})
+    np.testing.assert_array_equal(portconv.conv(x, w, stride=1, padding=(1, 0)), good)
+    gy = o(*good.shape)
+    portconv.conv_input_grad(x.shape, w, gy, padding=(1, 0))
+    with pytest.raises(TypeError):
+        portconv.conv_input_grad(x.shape, w, gy, padding=(1, 0), stride=True)
+
+
+def test_numpy_integer_parameters_take_the_unremembered_path():
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 4, 9, 9)), rng.standard_normal((6, 2, 3, 3))
+    want = portconv.conv(x, w, stride=2, padding=1, groups=2)
+    got = portconv.conv(x, w, stride=np.int64(2), padding=(np.int32(1), 1), groups=np.int8(2))
+    np.testing.assert_array_equal(got, want)
+
+
+def test_remembered_dtypes_and_namespaces_still_refuse():
+    x, w = o(1, 1, 5, 5), o(1, 1, 3, 3)
+    assert portconv.conv(x, w).dtype == np.float64
+    assert portconv.conv(x.astype(np.float32), w.astype(np.float32)).dtype == np.float32
+    for _ in range(2):
+        with pytest.raises(TypeError, match="bool"):
+            portconv.conv(x.astype(bool), w)
+    assert portconv.conv(x.astype(np.int16), w.astype(np.int8)).dtype == np.int64
+    if importlib.util.find_spec("array_api_strict") is None:
+        pytest.skip("needs array_api_strict")
+    import array_api_strict as xps
+
+    for _ in range(2):
+        with pytest.raises(TypeError, match="one array library"):
+            portconv.conv(x, xps.asarray(w))
