@@ -304,13 +304,15 @@ SIGNAL_SHAPES: tuple[Shape, ...] = (
 )
 
 
-def random_layers(seed: int, count: int, prefix: str) -> tuple[Shape, ...]:
-    """``count`` NN layers drawn at random from ``seed`` (``--set random``, ``holdout``).
+def random_layers(
+    seed: int, count: int, prefix: str, macs: tuple[float, float] = (1e6, 1.5e8)
+) -> tuple[Shape, ...]:
+    """``count`` NN layers drawn at random from ``seed`` (``--set random``, ``holdout``, ``small``).
 
     1-d, 2-d and 3-d; strides 1-3, dilations 1-3, zero or "same"-like
     padding, dense, grouped and depthwise (with channel multipliers), batch
-    1-8, kept between 1 and 150 million multiply-adds so every strategy
-    can be timed.  What a user's unlisted layer looks like, as far as a
+    1-8, kept between ``macs`` multiply-adds (by default 1 to 150 million,
+    so every strategy can be timed).  What a user's unlisted layer looks like, as far as a
     seed can say: the planner was not designed on these.  Names start
     with ``prefix`` and the draw's number.
     """
@@ -334,8 +336,8 @@ def random_layers(seed: int, count: int, prefix: str) -> tuple[Shape, ...]:
         )
         pad = rng.choice((0, (k // 2) * d))
         out = (size + 2 * pad - d * (k - 1) - 1) // s + 1
-        macs = n * c_out * (c_in // groups) * k**nsp * out**nsp
-        if out < 1 or not 1e6 <= macs <= 1.5e8:
+        work = n * c_out * (c_in // groups) * k**nsp * out**nsp
+        if out < 1 or not macs[0] <= work <= macs[1]:
             continue
         x, w = (n, c_in) + (size,) * nsp, (c_out, c_in // groups) + (k,) * nsp
         extent = f"{size}" if nsp == 1 else f"{size}^{nsp}"
@@ -352,6 +354,9 @@ RANDOM_SHAPES = random_layers(20261207, 40, "r")
 #: Another draw (``--set holdout``), kept apart: measured only to check
 #: what was learnt on ``random``.
 HOLDOUT_SHAPES = random_layers(7122026, 40, "h")
+#: Small random layers (``--set small``), 10 thousand to 1 million
+#: multiply-adds: where a call's fixed cost, not its arithmetic, decides.
+SMALL_SHAPES = random_layers(8122026, 30, "s", macs=(1e4, 1e6))
 
 SETS = {
     "eval": SHAPES,
@@ -362,6 +367,7 @@ SETS = {
     "signals": SIGNAL_SHAPES,
     "random": RANDOM_SHAPES,
     "holdout": HOLDOUT_SHAPES,
+    "small": SMALL_SHAPES,
 }
 
 

@@ -3,7 +3,7 @@
 Issue 4's suite (``benchmarks/run.py``) times a dozen named cases; this
 times every shape of a sweep set (``sweep.SETS``: 50 evaluation shapes, 24
 unusual ones, 55 the cost model is fitted on, 15 layers of common networks,
-two seeded draws of 40 random layers, ...) against the libraries a user
+two seeded draws of 40 random layers, 30 small ones, ...) against the libraries a user
 would otherwise call, to show how the results carry over to shapes nobody
 tuned for::
 

@@ -125,11 +125,15 @@ def test_random_layer_sets_are_fixed_draws_within_their_bounds():
     # seed draws the same layers, each small enough to time every strategy
     assert sweep.random_layers(5, 12, "q") == sweep.random_layers(5, 12, "q")
     assert sweep.random_layers(5, 12, "q") != sweep.random_layers(6, 12, "q")
-    for shapes, prefix in ((sweep.RANDOM_SHAPES, "r"), (sweep.HOLDOUT_SHAPES, "h")):
-        assert len({s.name for s in shapes}) == len(shapes) == 40
+    for shapes, prefix, count, (low, high) in (
+        (sweep.RANDOM_SHAPES, "r", 40, (1e6, 1.5e8)),
+        (sweep.HOLDOUT_SHAPES, "h", 40, (1e6, 1.5e8)),
+        (sweep.SMALL_SHAPES, "s", 30, (1e4, 1e6)),
+    ):
+        assert len({s.name for s in shapes}) == len(shapes) == count
         for s in shapes:
             g = sweep._geometry(s)
-            assert s.name.startswith(prefix) and 1e6 <= g.macs <= 1.5e8, s.name
+            assert s.name.startswith(prefix) and low <= g.macs <= high, s.name
 
 
 def test_a_batched_matmul_pays_one_call_and_an_item_per_further_product():
