@@ -97,8 +97,12 @@ def _problems(paths: list[str]) -> list[dict[str, Any]]:
     geometric mean of its medians over the sweeps whose plan had the same
     block and FFT length (fewer noisy outliers to fit).
     """
-    runs = [json.loads(Path(path).read_text())["rows"] for path in paths]
+    results = [json.loads(Path(path).read_text()) for path in paths]
+    runs = [result["rows"] for result in results]
     rows = runs[0]
+    # the sweep's dtype (older sweeps were all float32)
+    wide = results[0].get("meta", {}).get("dtype", "float32") == "float64"
+    dtype = _plan.DtypeInfo("real", 8 if wide else 4)
     for r in rows:
         for strategy in r["median_s"]:
             values = [
@@ -122,7 +126,7 @@ def _problems(paths: list[str]) -> list[dict[str, Any]]:
             fft_shape = None if m["fft_shape"] is None else tuple(m["fft_shape"])
             tiles = (m.get("batch_tile", g.batch), m.get("row_tile"))
             entries.append((strategy, fft_shape, m["block"], tiles, median))
-        out.append({"name": r["name"], "g": g, "entries": entries})
+        out.append({"name": r["name"], "g": g, "entries": entries, "dtype": dtype})
     return out
 
 
@@ -198,7 +202,7 @@ def _table(theta: np.ndarray, free: tuple[str, ...]) -> dict[str, float]:
 
 
 def _model(p: dict[str, Any], table: dict[str, float]) -> np.ndarray:
-    dtype = _plan.DtypeInfo("real", 4)
+    dtype = p.get("dtype", _plan.DtypeInfo("real", 4))
     return np.array(
         [
             _plan.tiled_cost(p["g"], s, dtype, "cpu", fft, block, *tiles, costs=table)

@@ -490,12 +490,12 @@ def _library(backend: str) -> tuple[Any, Any]:
     return (lambda a: a), (lambda f: f)
 
 
-def _arrays(shape: Shape, backend: str) -> tuple[Any, Any, Any]:
+def _arrays(shape: Shape, backend: str, dtype: str = "float32") -> tuple[Any, Any, Any]:
     import numpy as np
 
     rng = np.random.default_rng(zlib.crc32(shape.name.encode()))
-    x = rng.standard_normal(shape.x, dtype=np.float32)
-    w = rng.standard_normal(shape.w, dtype=np.float32)
+    x = rng.standard_normal(shape.x, dtype=np.dtype(dtype))
+    w = rng.standard_normal(shape.w, dtype=np.dtype(dtype))
     if shape.kind == "signal":  # the (1, 1, *S) layout portconv.correlate uses
         x, w = x.reshape((1, 1) + x.shape), w.reshape((1, 1) + w.shape)
     to_native, _ = _library(backend)
@@ -503,9 +503,11 @@ def _arrays(shape: Shape, backend: str) -> tuple[Any, Any, Any]:
     return namespace_of("sweep", x=x, w=w), x, w
 
 
-def _prepare(shape: Shape, backend: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _prepare(
+    shape: Shape, backend: str, dtype: str = "float32"
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The row of ``shape`` without its times, and a run per admissible strategy."""
-    xp, x, w = _arrays(shape, backend)
+    xp, x, w = _arrays(shape, backend, dtype)
     g = _geometry(shape)
     info = dtype_info(xp, x.dtype, (x.dtype, w.dtype))
     budget = resolve_budget("sweep", None)
@@ -656,7 +658,7 @@ def _markdown(result: dict[str, Any]) -> str:
         f"OpenBLAS core type {meta['openblas_coretype']}; env removed by re-exec: "
         f"{meta['env_removed_by_reexec'] or 'none'}; thread settings: {_threads(meta)}; "
         f"{heap_setting(meta)}",
-        f"- Float32, medians of {REPEATS[0]}-{REPEATS[1]} interleaved runs after a warm-up"
+        f"- {meta.get('dtype', 'float32').capitalize()}, medians of {REPEATS[0]}-{REPEATS[1]} interleaved runs after a warm-up"
         + (f", in {rounds} rounds a whole pass over the shapes apart " if rounds > 1 else " ")
         + f"(a strategy whose first call exceeds {SLOW_S:g} s is timed once); "
         f"{meta['elapsed_s']:.0f} s in all; load "
@@ -696,6 +698,7 @@ def _parser() -> argparse.ArgumentParser:
         default="eval",
         help="the 50 evaluation shapes, the shapes the cost model is fitted on, 24 unusual ones, 15 network layers, ..., or 40 random layers (two draws)",
     )
+    add_dtype_flag(p)
     p.add_argument(
         "--rounds",
         type=int,
@@ -704,6 +707,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_output_flags(p)
     return p
+
+
+def add_dtype_flag(p: argparse.ArgumentParser) -> None:
+    """``--dtype`` (shared with ``versus.py``): the inputs' real dtype."""
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="the inputs' dtype (float64: what SciPy users pass by default)",
+    )
+
+
+def enable_jax_x64_for(dtype: str) -> None:
+    """Switch JAX's 64-bit mode on for a float64 run (else JAX silently computes in float32)."""
+    if dtype == "float64":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
 
 
 def add_output_flags(p: argparse.ArgumentParser) -> None:
@@ -744,13 +765,16 @@ def main(argv: list[str] | None = None) -> int:
     suffix = ("" if args.backend == "numpy" else f"-{args.backend}") + (
         "" if args.set == "eval" else f"-{args.set}"
     )
+    suffix += "" if args.dtype == "float32" else f"-{args.dtype}"
     stem = Path(__file__).resolve().parent / "results" / f"auto-sweep-{machine_name()}{suffix}"
     json_path = Path(args.json or f"{stem}.json")
     md_path = Path(args.md or f"{stem}.md")
     start, load_start, git_start = time.perf_counter(), loadavg(), describe_machine()["git"]
     pool = SETS[args.set]
     shapes = pool[: args.limit] if args.limit else pool
-    prepared = [_prepare(shape, args.backend) for shape in shapes]
+    if args.backend == "jax":
+        enable_jax_x64_for(args.dtype)
+    prepared = [_prepare(shape, args.backend, args.dtype) for shape in shapes]
     times: list[dict[str, list[float]]] = [{} for _ in shapes]
     rows = []
     for r in range(1, args.rounds + 1):
@@ -768,7 +792,7 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
     meta = {**describe_machine(), "backend": args.backend, "tolerance": TOLERANCE}
-    meta["set"], meta["rounds"] = args.set, args.rounds
+    meta["set"], meta["rounds"], meta["dtype"] = args.set, args.rounds, args.dtype
     meta["elapsed_s"] = round(time.perf_counter() - start, 1)
     meta["loadavg_start"], meta["loadavg_end"] = load_start, loadavg()
     meta["git"], meta["git_end"] = git_start, meta["git"]

@@ -40,7 +40,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sweep import SETS, Shape, add_output_flags, parse_or_reexecute, write_results
+from sweep import (
+    SETS,
+    Shape,
+    add_dtype_flag,
+    add_output_flags,
+    enable_jax_x64_for,
+    parse_or_reexecute,
+    write_results,
+)
 
 from portconv.cli.bench import (
     describe_machine,
@@ -59,13 +67,13 @@ THRESHOLDS = (1.0, 1.5, 2.0)
 STALL = 3.0
 
 
-def _inputs(shape: Shape) -> tuple[Any, Any]:
+def _inputs(shape: Shape, dtype: str = "float32") -> tuple[Any, Any]:
     import numpy as np
 
     rng = np.random.default_rng(zlib.crc32(shape.name.encode()))
     return (
-        rng.standard_normal(shape.x, dtype=np.float32),
-        rng.standard_normal(shape.w, dtype=np.float32),
+        rng.standard_normal(shape.x, dtype=np.dtype(dtype)),
+        rng.standard_normal(shape.w, dtype=np.dtype(dtype)),
     )
 
 
@@ -158,9 +166,9 @@ def _rel_err(out: Any, ref: Any) -> float:
     return float(np.abs(out - ref).max() / max(np.abs(ref).max(), 1e-30))
 
 
-def measure(shape: Shape, backends: tuple[str, ...]) -> dict[str, Any]:
+def measure(shape: Shape, backends: tuple[str, ...], dtype: str = "float32") -> dict[str, Any]:
     """One row: every method's median seconds, and per backend the ratio to its best anchor."""
-    x, w = _inputs(shape)
+    x, w = _inputs(shape, dtype)
     families = {b: _METHODS[b](shape, x, w) for b in backends}
     runs = {
         name: f for ours, anchors in families.values() for name, f in {**ours, **anchors}.items()
@@ -208,7 +216,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"- CPU: {meta['cpu_model']} ({meta['usable_cores']} usable cores); git {meta['git']}; "
         f"OpenBLAS core type {meta['openblas_coretype']}; env removed by re-exec: "
         f"{meta['env_removed_by_reexec'] or 'none'}; {heap_setting(meta)}",
-        f"- Float32; medians of {REPEATS[0]}-{REPEATS[1]} interleaved runs after a warm-up, "
+        f"- {meta.get('dtype', 'float32').capitalize()}; medians of {REPEATS[0]}-{REPEATS[1]} interleaved runs after a warm-up, "
         "each timed call right after an untimed one of the same method; "
         f"{meta['elapsed_s']:.0f} s in all; load average {meta['loadavg_start']} at start, "
         f"{meta['loadavg_end']} at end",
@@ -254,6 +262,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--set", choices=tuple(SETS), default="eval")
     p.add_argument("--backend", action="append", choices=BACKENDS, help="default: both")
     p.add_argument("--limit", type=int, help="only the first N shapes")
+    add_dtype_flag(p)
     add_output_flags(p)
     return p
 
@@ -264,17 +273,22 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(args, int):
         return args
     backends = tuple(args.backend or BACKENDS)
-    suffix = "" if args.set == "eval" else f"-{args.set}"
+    suffix = ("" if args.set == "eval" else f"-{args.set}") + (
+        "" if args.dtype == "float32" else f"-{args.dtype}"
+    )
+    if "jax" in backends:
+        enable_jax_x64_for(args.dtype)
     stem = Path(__file__).resolve().parent / "results" / f"versus-{machine_name()}{suffix}"
     json_path, md_path = Path(args.json or f"{stem}.json"), Path(args.md or f"{stem}.md")
     start, load_start = time.perf_counter(), loadavg()
     shapes = SETS[args.set][: args.limit] if args.limit else SETS[args.set]
     rows = []
     for i, shape in enumerate(shapes):
-        rows.append(measure(shape, backends))
+        rows.append(measure(shape, backends, args.dtype))
         ratios = ", ".join(f"{b} {rows[-1][b]['ratio']:.2f}" for b in backends)
         print(f"[{i + 1}/{len(shapes)}] {shape.name}: {ratios}", file=sys.stderr, flush=True)
     meta = {**describe_machine(), "set": args.set, "backends": list(backends)}
+    meta["dtype"] = args.dtype
     meta["elapsed_s"] = round(time.perf_counter() - start, 1)
     meta["loadavg_start"], meta["loadavg_end"] = load_start, loadavg()
     result = {"meta": meta, "summary": summary(rows, backends), "rows": rows}

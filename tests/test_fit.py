@@ -142,3 +142,16 @@ def test_a_batched_matmul_pays_one_call_and_an_item_per_further_product():
     many = _plan._gemm_time(c, 1, 4, 4, 4.0, items=1000)
     assert abs(many - (1000 * (one - 1e-6) + 1e-6 + 999 * 1e-8)) <= 1e-12 * many
     assert many < 1000 * one / 5  # the FFT's per-frequency products are not 1000 calls
+
+
+def test_a_float64_sweep_is_priced_in_its_own_dtype(tmp_path):
+    # ``sweep.py --dtype float64`` records its dtype; the fit and the pick
+    # predictions must price its shapes as 8-byte reals, not float32
+    _synthetic(tmp_path / "t.json", dict(_plan._COSTS["cpu"]), sweep.TRAIN_SHAPES[:2])
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert {p["dtype"] for p in fit._problems([str(tmp_path / "t.json")])} == {F32}
+    data["meta"] = {"dtype": "float64"}
+    (tmp_path / "w.json").write_text(json.dumps(data))
+    wide = fit._problems([str(tmp_path / "w.json")])
+    assert {p["dtype"] for p in wide} == {_plan.DtypeInfo("real", 8)}
+    assert sweep._arrays(sweep.TRAIN_SHAPES[0], "numpy", "float64")[1].dtype == "float64"
