@@ -9,7 +9,7 @@ from typing import Any
 from ._args import check_choice
 from ._compat import namespace_of, reshape
 from ._core import correlate_nd, make_plan, resolve_budget, warn_fft_nonfinite
-from ._dtypes import check_numeric, compute_dtype, dtype_info
+from ._dtypes import check_numeric, compute_dtype, dtype_info, dtype_kind
 from ._plan import Geometry, Plan
 
 __all__ = ["correlate", "convolve", "correlate2d", "convolve2d", "choose_method"]
@@ -115,7 +115,7 @@ def _run(xp: Any, a: Any, h: Any, plan: Plan, pad_mode: str, fill: Any) -> Any:
 
 
 def _is_complex(xp: Any, a: Any) -> bool:
-    return xp.isdtype(a.dtype, "complex floating")
+    return dtype_kind(xp, a.dtype) == "complex"
 
 
 def correlate(in1, in2, mode="full", method="auto", *, workspace_bytes=None):
