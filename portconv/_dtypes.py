@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from . import _compat
 from ._plan import DtypeInfo
 
-__all__ = ["check_numeric", "compute_dtype", "dtype_info", "dtype_kind", "float_eps"]
+__all__ = [
+    "check_numeric",
+    "compute_dtype",
+    "dtype_info",
+    "dtype_kind",
+    "float_eps",
+    "remembered",
+]
 
 # (namespace, dtype) -> kind.  ``isdtype`` is a pure function of the dtype,
 # but NumPy's costs about 2.5 us a call and a call of portconv asked it up to
@@ -27,15 +35,29 @@ def _classify(xp: Any, dt: Any) -> str | None:
     return None
 
 
+def remembered(
+    store: dict[Any, Any], key: Any, compute: Callable[[], Any], keep: bool = True
+) -> Any:
+    """``store[key]``, else ``compute()`` (kept in ``store`` when ``keep``).
+
+    For answers that depend on dtypes alone: a key holding an unhashable
+    dtype is computed anew every time.
+    """
+    try:
+        return store[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable dtype
+        return compute()
+    answer = compute()
+    if keep:
+        store[key] = answer
+    return answer
+
+
 def dtype_kind(xp: Any, dt: Any) -> str | None:
     """``"bool"``, ``"int"``, ``"real"``, ``"complex"`` or None (anything else) for ``dt``."""
-    try:
-        return _KINDS[xp, dt]
-    except KeyError:
-        kind = _KINDS[xp, dt] = _classify(xp, dt)
-        return kind
-    except TypeError:  # an unhashable dtype
-        return _classify(xp, dt)
+    return remembered(_KINDS, (xp, dt), lambda: _classify(xp, dt))
 
 
 def check_numeric(func: str, name: str, xp: Any, x: Any) -> str:
@@ -75,17 +97,7 @@ _INFOS: dict[tuple[Any, ...], DtypeInfo] = {}
 
 def dtype_info(xp: Any, dtype: Any, originals: tuple[Any, ...]) -> DtypeInfo:
     """Planner view of ``dtype``; integer bounds come from the original dtypes."""
-    key = (xp, dtype, originals)
-    try:
-        return _INFOS[key]
-    except (KeyError, TypeError):  # TypeError: an unhashable dtype
-        pass
-    info = _dtype_info(xp, dtype, originals)
-    try:
-        _INFOS[key] = info
-    except TypeError:
-        pass
-    return info
+    return remembered(_INFOS, (xp, dtype, originals), lambda: _dtype_info(xp, dtype, originals))
 
 
 def _dtype_info(xp: Any, dtype: Any, originals: tuple[Any, ...]) -> DtypeInfo:

@@ -8,6 +8,7 @@ to the one correlation core of :mod:`portconv._core`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -36,7 +37,7 @@ from ._direct import (
     weight_grad_pointwise,
     weight_grad_taps,
 )
-from ._dtypes import check_numeric, compute_dtype, dtype_info
+from ._dtypes import check_numeric, compute_dtype, dtype_info, dtype_kind, remembered
 from ._heap import keep_heap
 from ._pad import pad_axes
 from ._plan import (
@@ -149,24 +150,16 @@ def _check_groups(func, groups, c_in, c_out, in_name, in_shape, w_shape, per_gro
 
 
 #: (func, namespace, (name, dtype) of each array) -> ``_dtypes``'s answer.
-#: The rules read dtypes only; integer answers are not kept, since JAX's
-#: default integer dtype follows its x64 switch.
+#: The rules read dtypes only; answers for integer arrays are not kept, since
+#: JAX's default integer dtype follows its x64 switch.
 _DTYPE_ANSWERS: dict[tuple[Any, ...], tuple[Any, DtypeInfo]] = {}
 
 
 def _dtypes(func: str, xp: Any, arrays: dict[str, Any]):
-    key = (func, xp) + tuple((name, a.dtype) for name, a in arrays.items() if a is not None)
-    try:
-        return _DTYPE_ANSWERS[key]
-    except (KeyError, TypeError):  # TypeError: an unhashable dtype
-        pass
-    answer = _dtypes_checked(func, xp, arrays)
-    if answer[1].kind != "int":
-        try:
-            _DTYPE_ANSWERS[key] = answer
-        except TypeError:
-            pass
-    return answer
+    present = tuple((name, a.dtype) for name, a in arrays.items() if a is not None)
+    integral = any(dtype_kind(xp, dt) == "int" for _, dt in present)
+    compute = functools.partial(_dtypes_checked, func, xp, arrays)
+    return remembered(_DTYPE_ANSWERS, (func, xp) + present, compute, keep=not integral)
 
 
 def _dtypes_checked(func: str, xp: Any, arrays: dict[str, Any]):
