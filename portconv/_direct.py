@@ -30,13 +30,13 @@ from ._plan import (
     flat_chunks,
     frames_length,
     grid_offset,
+    grid_run,
     grid_tap_offsets,
     last_tap_offset,
     phase_grid_shape,
     phase_tap_offsets,
     splits_column_phases,
     stride_phases_read,
-    weight_grad_rows,
 )
 
 __all__ = [
@@ -410,7 +410,7 @@ def weight_grad_grid(
     if dots:
         return weight_grad_depthwise(xp, x, gy, g, channels)
     xg, gyg = _weight_grad_grids(xp, x, gy, g)
-    rows = weight_grad_rows(g)
+    rows = grid_run(g)
     if last_axis_stack and chunk is not None:
         return _weight_grad_last_axis(xp, xg, gyg, g, chunk, rows, in_order)
     cg = g.group_in
@@ -503,7 +503,7 @@ def weight_grad_phases(xp: Any, x: Any, gy: Any, g: Geometry, phased: Geometry, 
         return weight_grad_depthwise(xp, xph, gy, phased, wplan.channels, taps, g.kernel)
     xg, gyg = _weight_grad_grids(xp, xph, gy, phased)
     reads, place = weight_grad_phase_reads(g, phased)
-    rows, chunk, in_order = weight_grad_rows(phased), wplan.chunk, wplan.in_order
+    rows, chunk, in_order = grid_run(phased), wplan.chunk, wplan.in_order
     return _weight_grad_reads(xp, xg, gyg, g, reads, rows, chunk, in_order, place)
 
 

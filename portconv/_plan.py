@@ -1385,11 +1385,6 @@ def stride_phases_read(g: Geometry) -> tuple[int, ...]:
     return tuple(min(s, k) for s, k in zip(g.stride, g.kernel))
 
 
-def weight_grad_rows(g: Geometry) -> int:
-    """Positions of the flat padded grid that every tap of stride-1 ``g`` can read."""
-    return grid_run(g)
-
-
 #: Bytes of input and output gradient one chunk of channels of the
 #: depthwise weight gradient reads (see :func:`depthwise_weight_grad_reads`).
 DEPTHWISE_CHUNK_BYTES = 1 << 20
@@ -1895,7 +1890,7 @@ def plan_weight_grad(
     c = _COSTS[cost_table(device, unroll_limited)]
     in_order = bool(c["orders_work"])
     cache = c["tile_bytes"]
-    rows = weight_grad_rows(g)
+    rows = grid_run(g)
     if not cache or rows <= 0:
         return WeightGradPlan(None, in_order, False)
     chunk = _weight_grad_chunk(g, itemsize, rows, cache, g.taps, unroll_limited)
@@ -1950,7 +1945,7 @@ def plan_weight_grad_phases(
             return phased, own
     c = _COSTS[cost_table(device, unroll_limited)]
     cache = c["tile_bytes"]
-    rows = weight_grad_rows(phased)
+    rows = grid_run(phased)
     chunk = _weight_grad_chunk(g, itemsize, rows, cache, g.taps, unroll_limited) if cache else None
     if chunk is None:
         return None

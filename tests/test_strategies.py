@@ -1136,7 +1136,7 @@ def test_weight_gradient_matches_the_reference_in_every_chunking(backend, c):
     if min(g.out_spatial) < 1:
         return
     x, gy, xp, expected, dtype, bound = _weight_grad_case(backend, c, g)
-    rows = _plan.weight_grad_rows(g)
+    rows = _plan.grid_run(g)
     # one product per tap; uneven chunks (the last one shorter), in order or
     # not, every tap stacked or the last axis's only; one chunk of every position
     runs = [
