@@ -357,6 +357,9 @@ HOLDOUT_SHAPES = random_layers(7122026, 40, "h")
 #: Small random layers (``--set small``), 10 thousand to 1 million
 #: multiply-adds: where a call's fixed cost, not its arithmetic, decides.
 SMALL_SHAPES = random_layers(8122026, 30, "s", macs=(1e4, 1e6))
+#: A third draw (``--set fresh``), made on 2026-12-08 after the planner's
+#: 2026-12-08b refit was chosen, to check it on layers no fit had seen.
+FRESH_SHAPES = random_layers(20261208, 40, "f")
 
 SETS = {
     "eval": SHAPES,
@@ -368,6 +371,7 @@ SETS = {
     "random": RANDOM_SHAPES,
     "holdout": HOLDOUT_SHAPES,
     "small": SMALL_SHAPES,
+    "fresh": FRESH_SHAPES,
 }
 
 

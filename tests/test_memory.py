@@ -329,13 +329,22 @@ def test_every_cost_row_prices_every_term():
     # and ``base`` are optional: they default to 1, 1, 0 and 0; so are
     # ``acc``, without which the summing passes are priced at ``elem`` in the
     # factor, ``pack``, without which weights are packed for free,
-    # ``shared_gather`` (off when absent) and ``outer``, without which an
+    # ``shared_gather`` and ``shared_pad`` (off when absent) and ``outer``, without which an
     # outer product is priced by the efficiency curve; ``flat_run`` and
     # ``flat_elem`` are read only where ``flat_chunk`` is on)
     rows = _plan._COSTS
 
     def required(row):
-        optional = ("base", "acc", "pack", "shared_gather", "outer", "flat_run", "flat_elem")
+        optional = (
+            "base",
+            "acc",
+            "pack",
+            "shared_gather",
+            "shared_pad",
+            "outer",
+            "flat_run",
+            "flat_elem",
+        )
         return {k for k in row if k not in optional and not k.startswith(("x_", "g_", "o_"))}
 
     for name, row in rows.items():

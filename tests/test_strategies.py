@@ -703,7 +703,7 @@ def test_batch_gemm_joins_samples_of_im2col_on_numpy_like_rows():
 
 
 def test_a_channel_major_im2col_is_priced_as_one_matmul_over_every_sample():
-    cpu = _plan._COSTS["cpu"]
+    cpu = {**_plan._COSTS["cpu"], "shared_pad": 0}  # the padding's copy apart (own work)
     g = _plan.Geometry(8, 64, 128, 1, (14, 14), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
     assert _plan.batch_gemm(g, "im2col", cpu)
     f32 = _plan.DtypeInfo("real", 4)
@@ -719,7 +719,7 @@ def test_a_channel_major_im2col_is_priced_as_one_matmul_over_every_sample():
 def test_a_strided_channel_major_im2col_prices_its_column_phase_split():
     # strided along the last axis, the windows are gathered from the column
     # phases, split with one more copy of the padded input (_tap_views)
-    cpu = _plan._COSTS["cpu"]
+    cpu = {**_plan._COSTS["cpu"], "shared_pad": 0}  # those copies in its own work
     f32 = _plan.DtypeInfo("real", 4)
     g = _plan.Geometry(8, 64, 128, 1, (28, 28), (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1)))
     assert _plan.batch_gemm(g, "im2col", cpu)
@@ -735,7 +735,7 @@ def test_a_strided_channel_major_im2col_prices_its_column_phase_split():
 def test_a_strided_1d_shift_prices_its_taps_as_views_of_the_column_phases():
     # after the padding and the column-phase split (two copies of the
     # padded input) every tap is a contiguous slice of one phase
-    cpu = _plan._COSTS["cpu"]
+    cpu = {**_plan._COSTS["cpu"], "shared_pad": 0}  # those copies in its own work
     f32 = _plan.DtypeInfo("real", 4)
     g = _plan.Geometry(4, 128, 8, 2, (1000,), (7,), (2,), (1,), ((3, 3),))
     assert _plan.splits_column_phases(g) and not _plan.batch_gemm(g, "shift", cpu)
@@ -747,6 +747,43 @@ def test_a_strided_1d_shift_prices_its_taps_as_views_of_the_column_phases():
     own2, _ = _plan._strategy_time(g2, "shift", f32, cpu, None, None)
     taps = 3 * 4 * 20 * 20 * 8
     assert own2 == pytest.approx(taps * cpu["copy"] + 3 * cpu["call"])  # sums: in the products
+
+
+_STACKING_PATHS = (
+    # channel-major im2col, the flat grid, the phase grid, 1-d column phases
+    _plan.Geometry(8, 64, 128, 1, (28, 28), (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1))),
+    _plan.Geometry(2, 16, 16, 1, (32, 32), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))),
+    _plan.Geometry(2, 16, 16, 1, (56, 56), (3, 3), (3, 3), (1, 1), ((1, 1), (1, 1))),
+    _plan.Geometry(4, 128, 8, 2, (1000,), (7,), (2,), (1,), ((3, 3),)),
+)
+
+
+@pytest.mark.parametrize(
+    "g, strategy",
+    [
+        (g, s)
+        for g in _STACKING_PATHS
+        for s in ("shift", "im2col_last", "im2col")
+        if g.ndim > 1 or s != "im2col_last"  # one kernel axis: im2col_last is im2col
+    ],
+)
+def test_shared_pad_prices_the_padding_copies_alike_for_every_stacking_strategy(g, strategy):
+    # the padding and phase-split copies are the same for shift, im2col_last
+    # and im2col: in a row with ``shared_pad`` they leave the strategy's own
+    # (factored) work for the part every strategy pays alike
+    f32 = _plan.DtypeInfo("real", 4)
+    cpu = _plan._COSTS["cpu"]
+    assert cpu["shared_pad"]
+    apart = _plan._strategy_time(g, strategy, f32, {**cpu, "shared_pad": 0}, None, None)
+    shared = _plan._strategy_time(g, strategy, f32, cpu, None, None)
+    moved = apart[0] - shared[0]
+    assert moved > 0
+    assert shared[1] == pytest.approx(apart[1] + moved)
+    # so a strategy's factor no longer scales them
+    for x in (0.5, 2.0):
+        scaled = {**cpu, "x_" + strategy: x}
+        cost = _plan._strategy_cost(g, strategy, f32, "cpu", None, costs=scaled)
+        assert cost == pytest.approx(x * shared[0] + shared[1] + cpu["o_" + strategy] + cpu["base"])
 
 
 @pytest.mark.parametrize("strategy", ["shift", "im2col_last"])
@@ -1347,11 +1384,17 @@ def test_elementwise_runs_on_the_channel_major_flat_grid_for_long_runs_on_numpy_
     image = _plan.Geometry(1, 1, 1, 1, (1024, 1024), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
     dw = _plan.Geometry(8, 144, 144, 144, (56, 56), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
     cpu = _plan._COSTS["cpu"]
+    # NumPy, one process: 8x144x56^2 14.3 ms against 17.9-27.2 for the banded
+    # matmul and im2col_last
+    plan = _plan.plan_correlation(dw, "auto", f32, "cpu", True, False, 2**40, "c")
+    assert (plan.strategy, plan.flat_chunk) == ("elementwise", cpu["flat_chunk"])
     for g in (image, dw):
-        # NumPy, one process: 1024^2 3x3 3.3 ms against 3.4-4.5 for the
-        # banded matmul and im2col_last; 8x144x56^2 14.3 against 17.9-27.2
-        plan = _plan.plan_correlation(g, "auto", f32, "cpu", True, False, 2**40, "c")
-        assert (plan.strategy, plan.flat_chunk) == ("elementwise", cpu["flat_chunk"]), g
+        # a 1024^2 3x3 image ties with im2col_last (3.3 against 3.4 ms on a
+        # Xeon, 3.75 against 3.60 on an EPYC, 2026-12-08), which auto may pick
+        plan = _plan.plan_correlation(
+            g, "auto", f32, "cpu", True, False, 2**40, "c", only="elementwise"
+        )
+        assert plan.flat_chunk == cpu["flat_chunk"], g
         for jax, device in ((True, "cpu"), (True, "gpu"), (False, "gpu")):  # XLA fuses taps
             p = _plan.plan_correlation(
                 g, "auto", f32, device, True, jax, 2**40, "c", only="elementwise"
