@@ -121,7 +121,7 @@ def test_sweep_sets_share_no_problem_and_every_one_is_planned():
 
 
 def test_random_layer_sets_are_fixed_draws_within_their_bounds():
-    # the committed random / holdout sweeps must be re-measurable: the same
+    # the committed random / holdout / small / fresh sweeps must be re-measurable: the same
     # seed draws the same layers, each small enough to time every strategy
     assert sweep.random_layers(5, 12, "q") == sweep.random_layers(5, 12, "q")
     assert sweep.random_layers(5, 12, "q") != sweep.random_layers(6, 12, "q")
@@ -129,6 +129,7 @@ def test_random_layer_sets_are_fixed_draws_within_their_bounds():
         (sweep.RANDOM_SHAPES, "r", 40, (1e6, 1.5e8)),
         (sweep.HOLDOUT_SHAPES, "h", 40, (1e6, 1.5e8)),
         (sweep.SMALL_SHAPES, "s", 30, (1e4, 1e6)),
+        (sweep.FRESH_SHAPES, "f", 40, (1e6, 1.5e8)),
     ):
         assert len({s.name for s in shapes}) == len(shapes) == count
         for s in shapes:
