@@ -93,40 +93,41 @@ def _prior_weight(key: str) -> float:
 def _problems(paths: list[str]) -> list[dict[str, Any]]:
     """Each shape's geometry, and per strategy its plan details and median.
 
-    With several sweeps of the same shapes, a strategy's time is the
-    geometric mean of its medians over the sweeps whose plan had the same
-    block and FFT length (fewer noisy outliers to fit).
+    Every shape of every sweep in ``paths``, once (sweeps of different sets
+    may be mixed).  With several sweeps of the same shape in the same dtype,
+    a strategy's time is the geometric mean of its medians over the sweeps
+    whose plan had the same block and FFT length as the first sweep's (fewer
+    noisy outliers to fit).
     """
-    results = [json.loads(Path(path).read_text()) for path in paths]
-    runs = [result["rows"] for result in results]
-    rows = runs[0]
-    # the sweep's dtype (older sweeps were all float32)
-    wide = results[0].get("meta", {}).get("dtype", "float32") == "float64"
-    dtype = _plan.DtypeInfo("real", 8 if wide else 4)
-    for r in rows:
-        for strategy in r["median_s"]:
-            values = [
-                o["median_s"][strategy]
-                for other in runs
-                for o in other
-                if o["name"] == r["name"]
-                and strategy in o["median_s"]
-                and o["model"][strategy]["block"] == r["model"][strategy]["block"]
-                and o["model"][strategy]["fft_shape"] == r["model"][strategy]["fft_shape"]
-            ]
-            r["median_s"][strategy] = math.exp(sum(map(math.log, values)) / len(values))
+    seen: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for path in paths:
+        result = json.loads(Path(path).read_text())
+        # the sweep's dtype (older sweeps were all float32)
+        wide = result.get("meta", {}).get("dtype", "float32") == "float64"
+        for r in result["rows"]:
+            seen.setdefault((r["name"], 8 if wide else 4), []).append(r)
     out = []
-    for r in rows:
-        g = _geometry(shape_from_row(r))
+    for (name, itemsize), sweeps in seen.items():
+        first = sweeps[0]
+        g = _geometry(shape_from_row(first))
         entries = []
-        for strategy, median in r["median_s"].items():
+        for strategy in first["median_s"]:
             if strategy not in _plan.STRATEGIES:  # a composite plan (phases, swapped axes)
                 continue
-            m = r["model"][strategy]
+            m = first["model"][strategy]
+            values = [
+                o["median_s"][strategy]
+                for o in sweeps
+                if strategy in o["median_s"]
+                and o["model"][strategy]["block"] == m["block"]
+                and o["model"][strategy]["fft_shape"] == m["fft_shape"]
+            ]
+            median = math.exp(sum(map(math.log, values)) / len(values))
             fft_shape = None if m["fft_shape"] is None else tuple(m["fft_shape"])
             tiles = (m.get("batch_tile", g.batch), m.get("row_tile"))
             entries.append((strategy, fft_shape, m["block"], tiles, median))
-        out.append({"name": r["name"], "g": g, "entries": entries, "dtype": dtype})
+        dtype = _plan.DtypeInfo("real", itemsize)
+        out.append({"name": name, "g": g, "entries": entries, "dtype": dtype})
     return out
 
 
@@ -256,7 +257,14 @@ def _write(table: dict[str, float], key: str) -> None:
     empty = f'    "{key}": {{}},'
     end = start + len(empty) if text.startswith(empty, start) else text.index("    },", start) + 6
     lines = [f'    "{key}": {{']
-    for name, value in table.items():
+    # the row's own order, then any constant it did not have
+    order = list(_plan._COSTS.get(key, {})) + [
+        k for k in table if k not in _plan._COSTS.get(key, {})
+    ]
+    for name in order:
+        if name not in table:
+            continue
+        value = table[name]
         shown = str(value) if isinstance(value, int) else f"{value:.3g}"
         if isinstance(value, int) and value >= 1 << 20 and value % (1 << 20) == 0:
             shown = f"{value >> 20} << 20"  # sizes in MiB, as written by hand
@@ -279,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
         "--matmul-probe",
         metavar="M.json",
         help="hold gemm_k and gemm_n at a fit to NumPy's matmul alone (run and saved if absent)",
+    )
+    ap.add_argument(
+        "--free",
+        metavar="K1,K2,...",
+        help="fit only these constants of the row and hold the rest (default: all of them)",
     )
     args = ap.parse_args(argv)
     train = _problems(args.train)
@@ -307,6 +320,17 @@ def main(argv: list[str] | None = None) -> int:
     # a row's factors on strategies' matmuls (g_<strategy>) are fitted too
     free = tuple(k for k in fitted if k not in held and k not in unseen)
     free += tuple(k for k in row if k.startswith("g_"))
+    if args.free:
+        chosen = args.free.split(",")
+        unknown = [k for k in chosen if k not in free]
+        if unknown:
+            ap.error(f"--free: {unknown} are not fitted constants of the {args.table!r} row")
+        # the rest stay as the row has them (or absent)
+        FIXED.update({k: row[k] for k in free if k not in chosen and k in row})
+        for k in free:
+            if k not in chosen and k not in row:
+                current.pop(k, None)
+        free = tuple(k for k in free if k in chosen)
     FIXED.update(held)
     for k in free:
         FIXED.pop(k, None)

@@ -700,7 +700,7 @@ def _parser() -> argparse.ArgumentParser:
         "--set",
         choices=tuple(SETS),
         default="eval",
-        help="the 50 evaluation shapes, the shapes the cost model is fitted on, 24 unusual ones, 15 network layers, ..., or 40 random layers (two draws)",
+        help="the 50 evaluation shapes, the shapes the cost model is fitted on, 24 unusual ones, 15 network layers, ..., or random layers (three draws of 40, one of 30 small ones)",
     )
     add_dtype_flag(p)
     p.add_argument(

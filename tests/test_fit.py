@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from portconv import _plan
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -156,3 +158,44 @@ def test_a_float64_sweep_is_priced_in_its_own_dtype(tmp_path):
     wide = fit._problems([str(tmp_path / "w.json")])
     assert {p["dtype"] for p in wide} == {_plan.DtypeInfo("real", 8)}
     assert sweep._arrays(sweep.TRAIN_SHAPES[0], "numpy", "float64")[1].dtype == "float64"
+
+
+def test_sweeps_of_different_sets_are_fitted_together(tmp_path):
+    # --train with sweeps of several sets fits every shape of every sweep
+    # (an earlier version kept only the first file's shapes); the same shape
+    # in two sweeps is one problem at the geometric mean of its medians
+    truth = dict(_plan._COSTS["cpu"])
+    _synthetic(tmp_path / "a.json", truth, sweep.TRAIN_SHAPES[:2])
+    _synthetic(tmp_path / "b.json", truth, sweep.UNUSUAL_SHAPES[:3])
+    slower = dict(truth, call=truth["call"] * 4, copy=truth["copy"] * 4)
+    _synthetic(tmp_path / "c.json", slower, sweep.TRAIN_SHAPES[:1])
+    paths = [str(tmp_path / f) for f in ("a.json", "b.json", "c.json")]
+    problems = fit._problems(paths)
+    names = [p["name"] for p in problems]
+    expected = [s.name for s in sweep.TRAIN_SHAPES[:2] + sweep.UNUSUAL_SHAPES[:3]]
+    assert sorted(names) == sorted(expected)
+    one = {p["name"]: p for p in fit._problems(paths[:1])}
+    a = json.loads((tmp_path / "a.json").read_text())["rows"][0]
+    c = json.loads((tmp_path / "c.json").read_text())["rows"][0]
+    merged = next(p for p in problems if p["name"] == a["name"])
+    for strategy, *_, median in merged["entries"]:
+        assert abs(median - (a["median_s"][strategy] * c["median_s"][strategy]) ** 0.5) <= (
+            1e-9 * median
+        )
+    assert merged["entries"] != one[a["name"]]["entries"]  # c's times moved it
+
+
+def test_free_fits_only_the_named_constants(tmp_path, monkeypatch, capsys):
+    truth = dict(_plan._COSTS["cpu"], x_toeplitz=2.5, copy=_plan._COSTS["cpu"]["copy"] * 2)
+    _synthetic(tmp_path / "t.json", truth, sweep.TRAIN_SHAPES[::10])
+    written = {}
+    monkeypatch.setattr(fit, "_write", lambda table, key: written.update(table))
+    args = ["--train", str(tmp_path / "t.json"), "--free", "x_toeplitz,copy", "--write"]
+    assert fit.main(args) == 0
+    row = _plan._COSTS["cpu"]
+    moved = {k for k in row if k in written and written[k] != row[k]}
+    assert moved and moved <= {"x_toeplitz", "copy"}, moved
+    assert set(written) == set(row)  # nothing added, nothing dropped
+    with pytest.raises(SystemExit):
+        fit.main(["--train", str(tmp_path / "t.json"), "--free", "fuses_taps"])
+    assert "not fitted constants" in capsys.readouterr().err
