@@ -357,8 +357,8 @@ HOLDOUT_SHAPES = random_layers(7122026, 40, "h")
 #: Small random layers (``--set small``), 10 thousand to 1 million
 #: multiply-adds: where a call's fixed cost, not its arithmetic, decides.
 SMALL_SHAPES = random_layers(8122026, 30, "s", macs=(1e4, 1e6))
-#: A third draw (``--set fresh``), made on 2026-12-08 after the planner's
-#: 2026-12-08b refit was chosen, to check it on layers no fit had seen.
+#: A third draw (``--set fresh``), made on 2026-12-08 to test that day's
+#: refit of the NumPy row on layers no fit was trained on.
 FRESH_SHAPES = random_layers(20261208, 40, "f")
 
 SETS = {

@@ -421,9 +421,11 @@ _COSTS = {
     # those copies cost ``copy`` for every stacking strategy, and
     # ``fit_cost_model.py --free gemm_k,gemm_n,acc,copy,x_shift,o_shift,
     # x_im2col_last,o_im2col_last,x_im2col,o_im2col,x_toeplitz,x_elementwise``
-    # refitted those on every stored NumPy sweep of 2026-12-06 to 2026-12-08a
-    # but the holdout set (the hand-placed ``x_fft_blocks`` and
-    # ``o_toeplitz`` held; the command in benchmarks/README.md).  A fit of
+    # refitted those on 24 stored NumPy sweeps of 2026-12-06 to 2026-12-08a
+    # (evaluation, unusual, network, sequence, signal, random and float64
+    # sets of both hosts; not the holdout set; the command and list in
+    # benchmarks/README.md), the hand-placed ``x_fft_blocks`` and
+    # ``o_toeplitz`` held.  A fit of
     # the flag on the Xeon host's sweeps alone also gained on the EPYC
     # host's, and the reverse.  Picks within 10% predicted from the stored
     # sweeps, old row / new: Xeon evaluation 255 / 259 of 300 (six sweeps),
