@@ -336,6 +336,9 @@ class Plan:
 # a 256x256 3x3 weight's gather cost 1.9 ms in shift's price and 0.5 in
 # im2col_last's.  Only in the NumPy row; the other rows were fitted with
 # it scaled.
+# ``shared_pad`` (a fact, not fitted): likewise for the padding and
+# stride-phase copies that shift, im2col_last and im2col all make (see the
+# NumPy row's 2026-12-08 note).  Only in the NumPy row.
 # ``outer`` (a fact, measured): a product with a contraction of one (a
 # single-channel shift tap, a 1x1 layer of one input channel) is an outer
 # product, which NumPy's ``matmul`` wrote at 1.1-1.3 ns per output
@@ -687,13 +690,15 @@ def tiled_cost(
     return cost
 
 
-def _with_shared_pad(c: dict, own: float, gemm: float, pad: float) -> tuple[float, float]:
-    """``(own, gemm)`` with a stacking strategy's padding and phase-split copies ``pad`` added.
+def _priced_alike(c: dict, flag: str, own: float, gemm: float, cost: float) -> tuple[float, float]:
+    """``(own, gemm)`` with ``cost``, work several strategies make alike, added.
 
-    In a row with ``shared_pad`` they join the unscaled part: every stacking
-    strategy makes the same copies, so they cost the same (see the row).
+    In a row with ``flag`` (``shared_gather``: the taps-first weight copy;
+    ``shared_pad``: the stacking strategies' padding and phase-split copies)
+    it joins the unscaled part, so it costs every strategy the same (see the
+    row); else a strategy's factor scales it with its own work.
     """
-    return (own, gemm + pad) if c.get("shared_pad") else (own + pad, gemm)
+    return (own, gemm + cost) if c.get(flag) else (own + cost, gemm)
 
 
 def _strategy_time(
@@ -738,7 +743,8 @@ def _strategy_time(
             pad = x_padded * c["copy"] * scale
             copy = t * m * g.in_channels * c["copy"] * scale + t * c["call"]
             gemm = _gemm_time(c, m, cin_g * t, cout_g, scale, groups)
-            return _with_shared_pad(c, copy, gemm + _weight_packs(c, g, groups, scale), pad)
+            gemm += _weight_packs(c, g, groups, scale)
+            return _priced_alike(c, "shared_pad", copy, gemm, pad)
         if all(s == 1 for s in g.stride):
             # flat-grid form: taps are views; only the stacked width is copied.
             # XLA copies each product's operand slice as well: a tap's slice
@@ -784,13 +790,10 @@ def _strategy_time(
         items = g.batch * groups
         gemm = passes * _gemm_time(c, per_sample, cin_g * width, cout_g, scale, items)
         gemm += _weight_packs(c, g, g.batch * groups, scale)
-        copy, gemm = _with_shared_pad(c, copy, gemm, pad)
+        copy, gemm = _priced_alike(c, "shared_pad", copy, gemm, pad)
         if strategy != "im2col":  # the weight is permuted taps-first (a gather)
             gather = g.out_channels * cin_g * t * c["gather"] * scale
-            if c.get("shared_gather"):  # priced alike for every strategy (see the row)
-                gemm += gather
-            else:
-                copy += gather
+            copy, gemm = _priced_alike(c, "shared_gather", copy, gemm, gather)
         if "acc" in c and cin_g > 1:  # summing true matmuls' products: not factored
             return copy, gemm + (passes - 1) * (out_elems * c["acc"] * scale + 2 * c["call"])
         return copy + (passes - 1) * acc_pass, gemm
